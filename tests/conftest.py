@@ -1,0 +1,53 @@
+"""Shared fixtures: paths to ../shared/data (tests skip, never pass, when it is absent)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+REPO = Path(__file__).resolve().parents[1]
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SHARED_DATA = Path(os.environ.get("XUNCHA_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_file(rel: str) -> Path:
+    """Path of a file in ../shared/data; skips the calling test with the reason when it is missing."""
+    path = SHARED_DATA / rel
+    if not path.exists():
+        pytest.skip(f"shared data file missing: {path} (tests need ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture
+def models_dir() -> Path:
+    return shared_file("models")
+
+
+@pytest.fixture
+def footage_dir() -> Path:
+    return shared_file("footage")
+
+
+@contextmanager
+def pg_schema_url(prefix: str = "t") -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards; skips without a server."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as e:  # noqa: BLE001 - any connection failure means "no server here"
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at {PG_URL} unavailable: {type(e).__name__}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -1,0 +1,199 @@
+"""Shared helpers of the review tests: clue events, databases (SQLite and PostgreSQL), users."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import uvicorn
+from argon2 import PasswordHasher
+from conftest import pg_schema_url
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import sessionmaker
+
+from xuncha.clues.contracts import (
+    CameraRef,
+    CategoryRef,
+    ClueEvent,
+    Evidence,
+    EvidenceImage,
+    GeoPoint,
+    ModelChecksum,
+    ModelRef,
+    RegionRef,
+    ZoneRef,
+)
+from xuncha.clues.evidence import EvidenceStore
+from xuncha.review import auth
+from xuncha.review.auth import create_token, create_user
+from xuncha.review.config import ReviewConfig
+from xuncha.review.db import open_database
+from xuncha.review.intake import ingest
+
+# Argon2 at its defaults costs ~0.5 s per hash on a busy CI machine; the tests need no strength.
+auth.HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672//"
+T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+
+CATEGORIES = {"0507": ("乱堆物堆料", "乱堆放"), "0102": ("暴露垃圾", None), "0508": ("占道经营", "乱摆卖")}
+
+
+def make_event(
+    i: int,
+    kind: str = "opened",
+    seq: int = 0,
+    *,
+    category: str = "0507",
+    camera: str | None = None,
+    evidence: bool = True,
+    occurrences: int | None = None,
+) -> ClueEvent:
+    clue_id = f"clue-{i:03d}"
+    seen = T0 + timedelta(seconds=30 * i)
+    name, liuluan = CATEGORIES[category]
+    return ClueEvent(
+        kind=kind,  # type: ignore[arg-type]
+        seq=seq,
+        clue_id=clue_id,
+        emitted_at=seen + timedelta(seconds=20 + seq),
+        camera=CameraRef(
+            id=camera or f"cam-{i % 2}",
+            name="江南西路口" if i % 2 == 0 else "宝岗大道",
+            preset=None if i % 2 else "3",
+            location=GeoPoint(lon=113.27, lat=23.09),
+        ),
+        zone=ZoneRef(id="box", name="配电箱旁"),
+        category=CategoryRef(code=category, name=name, liuluan=liuluan),
+        region=RegionRef(code="440105001", name="江南中街") if i % 3 else None,
+        model=ModelRef(name="yolov8n_coco_int8", checksums=[ModelChecksum(name="yolov8n_coco_int8", checksum="md5:1")]),
+        label="suitcase",
+        score=0.6,
+        box=(72.0, 48.0, 144.0, 144.0),
+        frame_size=(720, 480),
+        first_seen=seen,
+        last_seen=seen + timedelta(seconds=12 + 10 * seq),
+        dwell_s=12.0 + 10 * seq,
+        occurrences=occurrences or 5 + seq,
+        evidence=Evidence(
+            scene=EvidenceImage(path=f"2024-05-01/{clue_id}/scene.jpg", taken_at=seen),
+            crop=EvidenceImage(path=f"2024-05-01/{clue_id}/crop.jpg", taken_at=seen),
+            start=EvidenceImage(path=f"2024-05-01/{clue_id}/start.jpg", taken_at=seen),
+        )
+        if evidence
+        else None,
+        reason="gone" if kind == "closed" else None,
+    )
+
+
+def write_evidence(root: Path, event: ClueEvent) -> None:
+    """Real JPEGs for an event's evidence paths (a coloured frame with the box drawn)."""
+    store = EvidenceStore(root)
+    img = np.full((480, 720, 3), (40 + 7 * int(event.clue_id[-3:]) % 200, 90, 140), np.uint8)
+    x1, y1, x2, y2 = (int(v) for v in event.box)
+    cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 255), 3)
+    for name in ("scene", "crop", "start"):
+        store.put(event.clue_id, name, img, day=event.first_seen.date())
+
+
+@contextmanager
+def database(kind: str, tmp_path: Path) -> Iterator[tuple[str, sessionmaker]]:
+    """A migrated database of `kind` ('sqlite' or 'postgresql'): (url, session factory)."""
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'review.sqlite'}"
+        engine, sessions = open_database(url)
+        try:
+            yield url, sessions
+        finally:
+            engine.dispose()
+        return
+    with pg_schema_url("t_review") as url:
+        engine, sessions = open_database(url)
+        try:
+            yield url, sessions
+        finally:
+            engine.dispose()
+
+
+class Clock:
+    """A settable clock for the app (undo windows, case times)."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def review_config(tmp_path: Path, **overrides: object) -> ReviewConfig:
+    return ReviewConfig(data_dir=tmp_path, cookie_secure=True, public_url="https://review.example", **overrides)
+
+
+def add_users(sessions: sessionmaker) -> dict[str, str]:
+    """admin, op1, op2 with their passwords, plus a dispatch and a worker token."""
+    with sessions.begin() as s:
+        create_user(s, "admin", "admin-pass-1", "admin")
+        create_user(s, "op1", "op1-pass-1", "operator")
+        create_user(s, "op2", "op2-pass-1", "operator")
+        return {"dispatch": create_token(s, "dispatch", "dispatch"), "worker": create_token(s, "worker-1", "worker")}
+
+
+def login(client: TestClient, username: str) -> str:
+    """Log `client` in as one of add_users' users; returns the CSRF token of the session."""
+    form = {"username": username, "password": f"{username}-pass-1", "next": "/"}
+    r = client.post("/login", data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/", r.text
+    page = client.get("/")
+    m = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert m, page.text[:300]
+    return m.group(1)
+
+
+class LiveServer:
+    """Serves an ASGI app with uvicorn in a thread on a free port (for the browser)."""
+
+    def __init__(self, app: object) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("review server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def seed(sessions: sessionmaker, evidence_root: Path, n: int) -> list[ClueEvent]:
+    """n opened clues (mixed categories and cameras) with real evidence images."""
+    cats = list(CATEGORIES)
+    events = [make_event(i, category=cats[i % len(cats)]) for i in range(1, n + 1)]
+    for ev in events:
+        write_evidence(evidence_root, ev)
+        ingest(sessions, ev)
+    return events

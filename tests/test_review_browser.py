@@ -1,0 +1,121 @@
+"""The review UI in real headless Chromium (Debian's package, driven by Playwright; no browser download).
+
+Log in, clear a queue with the keyboard only (accept, reject by number, undo, zoom), reject one as
+固定设施, then see the stats page count the decisions. Screenshots go to artifacts/review/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from review_support import CHROMIUM, CHROMIUM_ARGS, LiveServer, add_users, database, review_config, seed
+from sqlalchemy import select
+
+from xuncha.review.app import create_app
+from xuncha.review.db import Decision, FixtureRow
+from xuncha.taxonomy import load_taxonomy
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "review"
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture
+def site(tmp_path: Path):
+    with database("sqlite", tmp_path) as (_url, sessions):
+        add_users(sessions)
+        cfg = review_config(tmp_path)
+        seed(sessions, cfg.evidence_root, 6)
+        with LiveServer(create_app(cfg, load_taxonomy(), sessions)) as server:
+            yield server.url, sessions
+
+
+@pytest.fixture
+def page():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            pg = browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
+            pg.set_default_timeout(10_000)
+            yield pg
+        finally:
+            browser.close()
+
+
+def _total(page) -> int:
+    return int(page.text_content("#total"))
+
+
+def _press(page, key: str, expect_total: int) -> None:
+    page.keyboard.press(key)
+    page.wait_for_function(f"document.getElementById('total').textContent === '{expect_total}'")
+
+
+def test_keyboard_review_fixture_and_stats(site, page) -> None:
+    url, sessions = site
+    page.goto(url + "/stats")  # anonymous: sent to the login page, and back after it
+    assert "/login" in page.url
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
+    page.keyboard.type("op1")  # the user name field has the focus
+    page.keyboard.press("Tab")
+    page.keyboard.type("op1-pass-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(url + "/stats")
+    assert page.text_content("#total-reviewed") == "0"
+
+    page.goto(url + "/")
+    page.wait_for_selector("#list li")
+    assert _total(page) == 6
+    first = page.text_content("#f-id")
+    page.wait_for_function("document.getElementById('scene').naturalWidth > 0")
+    page.screenshot(path=str(ARTIFACTS / "01-queue.png"))
+
+    _press(page, "a", 5)  # accept the first
+    assert page.text_content("#f-id") != first
+    fixture_clue = page.text_content("#f-id")
+    fixture_camera = page.text_content("#f-camera")
+    _press(page, "3", 4)  # 3 = 固定设施
+    undone = page.text_content("#f-id")
+    _press(page, "1", 3)  # 1 = 误报
+    _press(page, "u", 4)  # undo brings it back as the current clue
+    assert page.text_content("#f-id") == undone
+    page.keyboard.press("z")
+    page.wait_for_selector("#zoom:not([hidden])")
+    page.screenshot(path=str(ARTIFACTS / "02-zoom.png"))
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#zoom", state="hidden")
+    page.keyboard.press("j")  # skip one, then come back (each may load the clue asynchronously)
+    page.wait_for_function(f"document.getElementById('f-id').textContent !== {undone!r}")
+    page.keyboard.press("k")
+    page.wait_for_function(f"document.getElementById('f-id').textContent === {undone!r}")
+    _press(page, "2", 3)  # 2 = 非违规
+    page.screenshot(path=str(ARTIFACTS / "03-after-decisions.png"))
+    _press(page, "a", 2)
+    _press(page, "a", 1)
+    _press(page, "Enter", 0)  # Enter accepts too
+    page.wait_for_selector("#empty:not([hidden])")
+    page.screenshot(path=str(ARTIFACTS / "04-queue-empty.png"))
+
+    with sessions() as s:
+        standing = list(s.scalars(select(Decision).where(Decision.undone_at.is_(None))))
+        fixture = s.scalar(select(FixtureRow))
+    assert len(standing) == 6 and sum(d.accepted for d in standing) == 4
+    assert sorted(d.reason_code for d in standing if not d.accepted) == ["compliant", "fixture"]
+    assert fixture.clue_id == fixture_clue and fixture_camera.startswith(("江南西路口", "宝岗大道"))
+
+    page.click("text=统计")
+    page.wait_for_url(url + "/stats")
+    assert page.text_content("#total-reviewed") == "6"
+    assert page.text_content("#total-accepted") == "4"
+    assert page.text_content("#total-rate") == "66.7%"
+    assert "固定设施 1" in page.text_content(".summary")
+    assert page.locator("#stat-table tbody tr").count() == 3  # three categories
+    page.select_option("select[name=by]", "camera")
+    page.wait_for_url("**/stats?by=camera**")
+    assert page.locator("#stat-table tbody tr").count() == 2
+    page.screenshot(path=str(ARTIFACTS / "05-stats.png"), full_page=True)

@@ -1,0 +1,196 @@
+"""The worker end to end on real footage: real models, real files, the embedded broker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import shared_file
+
+from xuncha.clues.broker import consume, embedded_broker_url
+from xuncha.clues.contracts import ClueEvent
+from xuncha.settings import WorkerConfig, resolve_config
+from xuncha.taxonomy import DEFAULT_TAXONOMY
+from xuncha.types import iou
+from xuncha.worker import RunSummary, Worker
+
+START = datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC)  # wall time of every file's first frame
+# The bag in sidewalk_bag_left.avi, checked by eye at 20 s and 35 s. The man sets it down at ~12 s but keeps a
+# hand on it until ~15.5 s and stands beside it until ~19.5 s: it is "left" from about 15.5 s.
+BAG_BOX = (450.0, 364.0, 503.0, 416.0)
+FLOOR = [(0.0, 0.55), (1.0, 0.55), (1.0, 1.0), (0.0, 1.0)]
+
+
+def rule(category: str, labels: list[str], **kw: object) -> dict:
+    return {"category": category, "labels": labels, **kw}
+
+
+def camera(cam_id: str, source: Path | str, polygon: list, rules: list[dict], interval: float = 1.0) -> dict:
+    return {
+        "id": cam_id,
+        "name": cam_id,
+        "source": str(source),
+        "sample_interval_s": interval,
+        "start_time": START.isoformat(),
+        "zones": [{"id": "z", "name": "区域", "polygon": polygon, "rules": rules}],
+    }
+
+
+def run(tmp_path: Path, cameras: list[dict], models: list[str] | None = None, **extra: object) -> RunSummary:
+    cfg = WorkerConfig.model_validate(
+        {"data_dir": str(tmp_path), "detectors": {"models": models or ["yolox_nano_coco"]}, "cameras": cameras, **extra}
+    )
+    cfg, taxonomy = resolve_config(cfg, tmp_path, "test")
+    return Worker(cfg, taxonomy).run(once=True)
+
+
+def opened(summary: RunSummary, cam_id: str) -> list[ClueEvent]:
+    return [e for e in summary.events if e.kind == "opened" and e.camera.id == cam_id]
+
+
+def offset(t: datetime) -> float:
+    return (t - START).total_seconds()
+
+
+def test_bag_left_by_utility_box_gives_exactly_one_clue_at_the_bag(tmp_path: Path) -> None:
+    shared_file("models/yolox_nano_coco.onnx")
+    video = shared_file("footage/sidewalk_bag_left.avi")
+    no_dumping = rule(
+        "0507",
+        ["static_object", "suitcase", "backpack", "handbag"],
+        exclude_labels=["person"],
+        min_area=0.002,
+        max_area=0.2,
+        anchor="overlap",
+        dwell_s=10,
+    )
+    box_zone = [(0.55, 0.58), (1.0, 0.58), (1.0, 1.0), (0.55, 1.0)]
+    cam = camera("sidewalk", video, box_zone, [no_dumping]) | {"location": {"lon": 113.26, "lat": 23.13}}
+    summary = run(tmp_path, [cam], regions=str(DEFAULT_TAXONOMY.with_name("regions_example.geojson")))
+
+    clues = opened(summary, "sidewalk")
+    assert len(clues) == 1, [(e.label, e.box, offset(e.first_seen)) for e in clues]
+    clue = clues[0]
+    assert iou(clue.box, BAG_BOX) > 0.5, clue.box
+    # The dwell starts when the stationary model first sees the bag on its own: a few seconds after release.
+    assert 12.0 <= offset(clue.first_seen) <= 21.0, offset(clue.first_seen)
+    assert clue.dwell_s >= 10
+    assert clue.category.code == "0507" and clue.category.name == "乱堆物堆料"
+    assert clue.frame_size == (720, 480)
+    assert clue.region is not None and clue.region.name == "示例一街道"  # looked up from the camera's location
+    assert clue.evidence is not None
+    for img in (clue.evidence.scene, clue.evidence.crop, clue.evidence.start):
+        assert (tmp_path / "evidence" / img.path).stat().st_size > 1000
+    assert clue.evidence.start.taken_at < clue.evidence.scene.taken_at
+
+    # The clue went through the embedded broker with every field intact.
+    received: list[ClueEvent] = []
+    consume(embedded_broker_url(tmp_path / "broker.sqlite"), received.append, timeout=2)
+    assert [e.event_id for e in received] == [e.event_id for e in summary.events]
+    assert received[0] == summary.events[0]
+
+
+def test_people_standing_still_are_not_left_objects_unless_the_rule_says_person(tmp_path: Path) -> None:
+    shared_file("models/yolox_nano_coco.onnx")
+    video = shared_file("footage/indoor_people_standing.mp4")
+    static = {"min_area": 0.002, "max_area": 0.5, "dwell_s": 10}
+    summary = run(
+        tmp_path,
+        [
+            camera(
+                "excludes-person",
+                video,
+                FLOOR,
+                [rule("0507", ["static_object"], exclude_labels=["person"], **static)],
+                2.0,
+            ),
+            camera("no-exclusion", video, FLOOR, [rule("0507", ["static_object"], **static)], 2.0),
+            camera("person-rule", video, FLOOR, [rule("0508", ["person"], min_score=0.4, dwell_s=6)], 2.0),
+        ],
+    )
+    assert summary.failed_cameras == {}
+    assert opened(summary, "excludes-person") == []
+    # Same zone and frames: the static blobs are really there, the exclusion is what removes them ...
+    assert len(opened(summary, "no-exclusion")) >= 1
+    # ... and a rule that asks for people finds the ones who stand, where they stand (on the floor).
+    person_clues = opened(summary, "person-rule")
+    assert len(person_clues) >= 1
+    for e in person_clues:
+        assert e.label == "person"
+        assert e.box[3] > 0.55 * 432
+
+
+def test_walking_crowd_makes_no_stall_clue(tmp_path: Path) -> None:
+    shared_file("models/yolox_nano_coco.onnx")
+    video = shared_file("footage/shopping_street.mp4")
+    whole = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    stall_labels = ["static_object", "umbrella", "dining table", "chair"]
+    summary = run(
+        tmp_path,
+        [
+            # Dwell far shorter than a real 占道经营 rule (3-5 min) so that walkers could trip it.
+            camera("stall", video, whole, [rule("0508", stall_labels, exclude_labels=["person"], dwell_s=2)], 0.5),
+            camera("anyone", video, whole, [rule("0508", ["person"], dwell_s=0)], 0.5),
+        ],
+    )
+    assert opened(summary, "stall") == []
+    assert len(opened(summary, "anyone")) >= 10  # the same frames are full of people
+
+
+def test_a_broken_camera_is_reported_and_the_others_go_on(tmp_path: Path) -> None:
+    shared_file("models/yolox_nano_coco.onnx")
+    video = shared_file("footage/shopping_street.mp4")
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    whole = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    people = [rule("0508", ["person"], dwell_s=0)]
+    summary = run(
+        tmp_path,
+        [
+            camera("missing", tmp_path / "nope.mp4", whole, people),
+            camera("corrupt", corrupt, whole, people),
+            camera("good", video, whole, people),
+        ],
+    )
+    assert set(summary.failed_cameras) == {"missing", "corrupt"}
+    assert "nope.mp4" in summary.failed_cameras["missing"]
+    assert "corrupt.mp4" in summary.failed_cameras["corrupt"]
+    assert len(opened(summary, "good")) >= 10
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (
+            {
+                "zones": [
+                    {
+                        "id": "z",
+                        "name": "n",
+                        "polygon": [(0, 0), (1, 1), (1, 0), (0, 1)],
+                        "rules": [rule("0507", ["x"])],
+                    }
+                ]
+            },
+            "self-intersecting",
+        ),
+        (
+            {"zones": [{"id": "z", "name": "n", "polygon": [(0, 0), (1, 0), (1, 1)], "rules": [rule("9999", ["x"])]}]},
+            "camera cam-x, zone z: unknown category '9999'",
+        ),
+    ],
+)
+def test_config_errors_name_the_camera_and_zone(tmp_path: Path, bad: dict, message: str) -> None:
+    import yaml
+
+    from xuncha.config import ConfigError
+    from xuncha.settings import load_worker_config
+
+    cam = {"id": "cam-x", "source": "x.mp4", **bad}
+    path = tmp_path / "worker.yaml"
+    path.write_text(yaml.safe_dump({"cameras": [cam]}, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_worker_config(path)
+    assert str(path) in str(err.value)
+    assert message in str(err.value)

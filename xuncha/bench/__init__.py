@@ -1,0 +1,1 @@
+"""Evaluation suite: composed scenarios with exact ground truth, clue matching, baselines, throughput."""

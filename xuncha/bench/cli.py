@@ -1,0 +1,83 @@
+"""`xuncha bench ...`: compose scenarios, measure clue precision against baselines, measure throughput."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from xuncha.bench.precision import SHARED_DATA
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    from xuncha.bench.scenarios import CutoutLibrary, compose, load_suite
+    from xuncha.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(None)
+    cutouts = CutoutLibrary(args.data / "datasets" / "street_trashbags")
+    for spec in args.specs:
+        suite = load_suite(spec)
+        for sc in suite.scenarios:
+            if args.only and sc.id not in args.only:
+                continue
+            c = compose(suite, sc, args.data / "footage", cutouts, args.out, taxonomy)
+            found = sum(p.violation for p in c.placements)
+            print(f"{c.video}  {sc.kind:12s} violations={found} distractors={len(c.placements) - found}")
+    return 0
+
+
+def _precision(args: argparse.Namespace) -> int:
+    from xuncha.bench.precision import report_json, report_table, run_precision
+
+    results = run_precision(args.specs, args.out, args.data, reuse=args.reuse)
+    print(report_table(results))
+    path = args.json or args.out / "precision.json"
+    path.write_text(json.dumps(report_json(results), indent=1, ensure_ascii=False))
+    print(f"\n{len(results)} scenarios; JSON: {path}")
+    return 0
+
+
+def _throughput(args: argparse.Namespace) -> int:
+    from xuncha.bench.throughput import format_report, run_throughput
+
+    result = run_throughput(
+        args.data / "footage",
+        args.out,
+        cameras=args.cameras,
+        interval_s=args.interval,
+        model=args.model,
+        threads=args.threads,
+    )
+    print(format_report(result))
+    (args.out / "throughput.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="evaluation suite: scenarios, precision vs baselines, throughput")
+    bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--out", type=Path, default=Path("var/bench"), help="output directory (default var/bench)")
+        q.add_argument("--data", type=Path, default=SHARED_DATA, help=f"shared data directory (default {SHARED_DATA})")
+
+    q = bsub.add_parser("scenarios", help="compose scenario videos and ground truth from suite files")
+    q.add_argument("specs", nargs="+", type=Path, metavar="SPEC", help="suite YAML (bench/scenarios/*.yaml)")
+    q.add_argument("--only", nargs="*", default=[], metavar="ID", help="compose only these scenario ids")
+    common(q)
+    q.set_defaults(func=_scenarios)
+
+    q = bsub.add_parser("precision", help="run xuncha and both baselines on the scenarios; print the comparison")
+    q.add_argument("specs", nargs="+", type=Path, metavar="SPEC", help="suite YAML (bench/scenarios/*.yaml)")
+    q.add_argument("--reuse", action="store_true", help="reuse videos already composed in --out")
+    q.add_argument("--json", type=Path, help="JSON report path (default OUT/precision.json)")
+    common(q)
+    q.set_defaults(func=_precision)
+
+    q = bsub.add_parser("throughput", help="N cameras of real footage through the worker's stages; CPU per stage")
+    q.add_argument("--cameras", type=int, default=8, help="number of cameras (footage files, reused in turn)")
+    q.add_argument("--interval", type=float, default=2.0, help="sample interval in seconds of video")
+    q.add_argument("--model", default="yolox_nano_coco", help="detector card name")
+    q.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    common(q)
+    q.set_defaults(func=_throughput)

@@ -1,0 +1,135 @@
+"""`xuncha bench precision`: compose the scenarios, run xuncha and the baselines, match, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from xuncha.bench.baselines import Opened
+from xuncha.bench.evaluate import Clue, Match, Metrics, TruthViolation, match, metrics, table
+from xuncha.bench.pipeline import SYSTEMS, load_detectors, run_systems
+from xuncha.bench.scenarios import START, CutoutLibrary, compose, load_suite
+from xuncha.settings import load_worker_config
+from xuncha.taxonomy import load_taxonomy
+
+log = logging.getLogger("xuncha.bench")
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_DATA = Path(os.environ.get("XUNCHA_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    suite: str
+    kind: str
+    violations: int
+    matches: dict[str, Match]  # system -> match
+    seconds: float
+
+
+def truth_violations(doc: dict) -> list[TruthViolation]:
+    return [
+        TruthViolation(doc["scenario"], f"o{v['object']}", v["category"], tuple(v["box"]), v["start_s"], v["end_s"])
+        for v in doc["violations"]
+    ]
+
+
+def to_clues(scenario: str, opened: Sequence[Opened]) -> list[Clue]:
+    t0 = START.timestamp()
+    return [Clue(scenario, o.category, o.box, o.open_ts - t0, o.first_ts - t0) for o in opened]
+
+
+def run_precision(
+    specs: Sequence[Path], out_dir: Path, data_dir: Path = SHARED_DATA, *, reuse: bool = False
+) -> list[ScenarioResult]:
+    """Every scenario of every suite file: compose (or reuse), run the three systems, match."""
+    taxonomy = load_taxonomy(None)
+    cutouts = CutoutLibrary(data_dir / "datasets" / "street_trashbags")
+    detectors: dict[tuple, list] = {}
+    results: list[ScenarioResult] = []
+    for spec in specs:
+        suite = load_suite(spec)
+        for sc in suite.scenarios:
+            t = time.perf_counter()
+            truth_path = out_dir / f"{sc.id}.truth.json"
+            cfg_path = out_dir / f"{sc.id}.yaml"
+            if not (reuse and truth_path.is_file() and cfg_path.is_file() and (out_dir / f"{sc.id}.mp4").is_file()):
+                compose(suite, sc, data_dir / "footage", cutouts, out_dir, taxonomy)
+            doc = json.loads(truth_path.read_text())
+            cfg, tax = load_worker_config(cfg_path)
+            key = (tuple(cfg.detectors.models), cfg.detectors.conf, cfg.detectors.threads)
+            if key not in detectors:
+                detectors[key] = load_detectors(cfg)
+            opened = run_systems(cfg, tax, detectors[key])
+            truth = truth_violations(doc)
+            matches = {name: match(to_clues(sc.id, opened[name]), truth) for name in SYSTEMS}
+            r = ScenarioResult(sc.id, spec.stem, sc.kind, len(truth), matches, time.perf_counter() - t)
+            results.append(r)
+            log.info(
+                "%s (%s): %d violation(s); %s; %.1f s",
+                sc.id,
+                sc.kind,
+                len(truth),
+                ", ".join(f"{n} {_brief(m)}" for n, m in matches.items()),
+                r.seconds,
+            )
+    return results
+
+
+def _brief(m: Match) -> str:
+    o = [c.outcome for c in m.clues]
+    return f"tp={o.count('tp')} dup={o.count('dup')} fp={o.count('fp')}"
+
+
+def grouped(results: Sequence[ScenarioResult]) -> list[tuple[str, str, Metrics]]:
+    """Rows per kind, per suite and overall, for each system."""
+    groups: dict[str, list[ScenarioResult]] = {}
+    for r in results:
+        groups.setdefault(f"kind {r.kind}", []).append(r)
+    for r in results:
+        groups.setdefault(f"suite {r.suite}", []).append(r)
+    groups["all"] = list(results)
+    return [(g, s, metrics(r.matches[s] for r in rs)) for g, rs in groups.items() for s in SYSTEMS]
+
+
+def report_json(results: Sequence[ScenarioResult]) -> dict:
+    return {
+        "systems": list(SYSTEMS),
+        "groups": [{"group": g, "system": s, **m.as_dict()} for g, s, m in grouped(results)],
+        "scenarios": [
+            {
+                "scenario": r.scenario,
+                "suite": r.suite,
+                "kind": r.kind,
+                "violations": r.violations,
+                "seconds": round(r.seconds, 1),
+                "systems": {
+                    s: {
+                        **metrics([m]).as_dict(),
+                        "clues_detail": [
+                            {
+                                "outcome": c.outcome,
+                                "violation": c.violation,
+                                "box": [round(v, 1) for v in c.clue.box],
+                                "open_s": round(c.clue.open_s, 2),
+                                "first_s": round(c.clue.first_s, 2),
+                            }
+                            for c in m.clues
+                        ],
+                    }
+                    for s, m in r.matches.items()
+                },
+            }
+            for r in results
+        ],
+    }
+
+
+def report_table(results: Sequence[ScenarioResult]) -> str:
+    return table(grouped(results))

@@ -1,0 +1,7 @@
+"""`python -m xuncha.clues [--check]`: export the clue contracts' JSON Schema to clues/schema/."""
+
+import sys
+
+from xuncha.clues.contracts import main
+
+sys.exit(main())

@@ -1,0 +1,210 @@
+"""Message contracts between the worker, the review service and dispatch (JSON Schema in `schema/`).
+
+A clue is one confirmed violation; every change to it is a `ClueEvent` (opened, updated, closed)
+with a per-clue sequence number. `event_id` = f"{clue_id}:{seq}", so a consumer that sees the same
+event twice (redelivery, spool replay) can ignore the copy.
+
+Regenerate the exported schema after changing a contract: `python -m xuncha.clues`
+(`--check` exits 1 when the committed file is stale).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+SCHEMA_DIR = Path(__file__).with_name("schema")
+SCHEMA_FILE = SCHEMA_DIR / "clue_event.json"
+
+# Clue ids name a directory in the evidence store and appear in URLs: keep them path-safe.
+CLUE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+EventKind = Literal["opened", "updated", "closed"]
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GeoPoint(_Contract):
+    """A WGS-84 position."""
+
+    lon: float = Field(ge=-180, le=180, description="Longitude in degrees (WGS-84)")
+    lat: float = Field(ge=-90, le=90, description="Latitude in degrees (WGS-84)")
+
+
+class CameraRef(_Contract):
+    """The camera that saw the violation."""
+
+    id: str = Field(min_length=1, description="Camera id from the worker configuration")
+    name: str = Field(description="Camera name shown to operators")
+    preset: str | None = Field(None, description="PTZ preset the zone belongs to; null for fixed cameras")
+    location: GeoPoint | None = Field(None, description="Where the camera (or the zone) is; null if unknown")
+
+
+class ZoneRef(_Contract):
+    """The zone (drawn on the camera's reference picture) the violation is in."""
+
+    id: str = Field(min_length=1, description="Zone id, unique within the camera")
+    name: str = Field(description="Zone name shown to operators")
+
+
+class CategoryRef(_Contract):
+    """The event category (taxonomy entry) the violation was reported as."""
+
+    code: str = Field(min_length=1, description="Category code from the taxonomy, e.g. 0507")
+    name: str = Field(description="Category name, e.g. 乱堆物堆料")
+    liuluan: str | None = Field(None, description="六乱 report group, if the category rolls up into one")
+
+
+class RegionRef(_Contract):
+    """The sub-district (镇街) the violation belongs to ("事件先属地")."""
+
+    code: str = Field(min_length=1, description="Region code")
+    name: str = Field(description="Region name, e.g. a 镇街")
+
+
+class ModelChecksum(_Contract):
+    """One model involved in a detection and the checksum of exactly what ran."""
+
+    name: str = Field(min_length=1, description="Model name, e.g. yolov8n_coco_int8 or static_object")
+    checksum: str | None = Field(
+        description="Checksum of the weights file (e.g. 'sha256:...'); null for models without weights"
+    )
+
+
+class ModelRef(_Contract):
+    """Which model(s) produced the clue; precision is counted per `name`."""
+
+    name: str = Field(min_length=1, description="Model whose detection confirmed the clue")
+    checksums: list[ModelChecksum] = Field(
+        min_length=1, description="Every model involved (including `name`), with its checksum"
+    )
+
+    @model_validator(mode="after")
+    def _name_listed(self) -> ModelRef:
+        if self.name not in {m.name for m in self.checksums}:
+            raise ValueError(f"model {self.name!r} is missing from checksums")
+        return self
+
+
+class EvidenceImage(_Contract):
+    """One JPEG in the evidence store."""
+
+    path: str = Field(description="POSIX path relative to the evidence store root, e.g. 2024-05-01/<clue_id>/scene.jpg")
+    taken_at: AwareDatetime = Field(description="When the pictured frame was captured")
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        check_relative_path(v)
+        return v
+
+
+class Evidence(_Contract):
+    """Proof of the violation: the scene, a close-up, and a frame from the start of the dwell."""
+
+    scene: EvidenceImage = Field(description="Full frame with the zone and the box drawn, timestamped")
+    crop: EvidenceImage = Field(description="Close-up of the box with some context")
+    start: EvidenceImage = Field(description="Frame from the start of the dwell (proof of persistence)")
+
+
+class ClueEvent(_Contract):
+    """One change to a clue: opened when confirmed, updated by later sightings, closed when gone."""
+
+    schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of this contract")
+    event_id: str = Field(
+        description="f'{clue_id}:{seq}'; the same event published twice has the same id (deduplicate on it)"
+    )
+    kind: EventKind = Field(description="opened (confirmed), updated (seen again), closed (gone)")
+    seq: int = Field(ge=0, description="Per-clue event number: 0 for opened, +1 for each later event")
+    clue_id: str = Field(pattern=CLUE_ID_PATTERN, description="Stable id of the violation, the same in all its events")
+    emitted_at: AwareDatetime = Field(description="When the worker emitted this event")
+    camera: CameraRef = Field(description="Camera that saw the violation")
+    zone: ZoneRef = Field(description="Zone the violation is in")
+    category: CategoryRef = Field(description="Category the zone rule reports it as")
+    region: RegionRef | None = Field(None, description="Sub-district (镇街) it belongs to; null if unknown")
+    model: ModelRef = Field(description="Model(s) that produced it")
+    label: str = Field(min_length=1, description="Model label of the detection, e.g. suitcase, static_object")
+    score: float = Field(ge=0, le=1, description="Detection score of the best sighting")
+    box: tuple[float, float, float, float] = Field(
+        description="Box of the best sighting: x1, y1, x2, y2 in pixels of a frame of `frame_size`"
+    )
+    frame_size: tuple[int, int] = Field(description="Width and height in pixels of the frame `box` refers to")
+    first_seen: AwareDatetime = Field(description="First sighting (start of the dwell)")
+    last_seen: AwareDatetime = Field(description="Latest sighting")
+    dwell_s: float = Field(ge=0, description="Seconds the violation has stayed, as confirmation measured it")
+    occurrences: int = Field(ge=1, description="Number of samples in which the violation was seen")
+    evidence: Evidence | None = Field(None, description="Evidence images; null when this event adds none")
+    reason: str | None = Field(None, description="Only for closed events: why, e.g. 'gone' or 'end_of_stream'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_event_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "event_id" not in data and {"clue_id", "seq"} <= data.keys():
+            data = {**data, "event_id": f"{data['clue_id']}:{data['seq']}"}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClueEvent:
+        if self.event_id != f"{self.clue_id}:{self.seq}":
+            raise ValueError(f"event_id must be '{self.clue_id}:{self.seq}', got {self.event_id!r}")
+        if (self.kind == "opened") != (self.seq == 0):
+            raise ValueError(f"seq 0 is the opened event and only it (kind={self.kind}, seq={self.seq})")
+        if self.reason is not None and self.kind != "closed":
+            raise ValueError("reason is only allowed on closed events")
+        x1, y1, x2, y2 = self.box
+        if not (x2 > x1 and y2 > y1):
+            raise ValueError(f"box {self.box} is not x1 < x2, y1 < y2")
+        if min(self.frame_size) <= 0:
+            raise ValueError(f"frame_size {self.frame_size} must be positive")
+        if self.last_seen < self.first_seen:
+            raise ValueError("last_seen is before first_seen")
+        return self
+
+    @property
+    def routing_key(self) -> str:
+        """Broker routing key: clue.<kind>.<category code>."""
+        return f"clue.{self.kind}.{self.category.code}"
+
+
+def check_relative_path(rel: str) -> PurePosixPath:
+    """Parse an evidence path; ValueError unless it is relative and stays inside its root."""
+    if not rel or "\\" in rel or "\x00" in rel:
+        raise ValueError(f"invalid evidence path {rel[:200]!r}")
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        raise ValueError(f"evidence path must be relative, without '.', '..' or empty parts: {rel[:200]!r}")
+    return PurePosixPath(rel)
+
+
+def clue_event_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of ClueEvent, as exported to schema/clue_event.json."""
+    schema = ClueEvent.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def schema_text() -> str:
+    return json.dumps(clue_event_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Export the clue contracts as JSON Schema.")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the committed schema is stale")
+    args = parser.parse_args(argv)
+    text = schema_text()
+    if args.check:
+        current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.exists() else ""
+        if current != text:
+            print(f"{SCHEMA_FILE} is stale: run python -m xuncha.clues", file=sys.stderr)
+            return 1
+        return 0
+    SCHEMA_DIR.mkdir(exist_ok=True)
+    SCHEMA_FILE.write_text(text, encoding="utf-8")
+    print(f"wrote {SCHEMA_FILE}")
+    return 0

@@ -1,0 +1,140 @@
+"""Users, login sessions, CSRF and API tokens.
+
+Passwords are hashed with Argon2id (argon2-cffi). A browser login is a random cookie value whose
+SHA-256 is stored with the session's CSRF token; every unsafe request made with the cookie must
+send that token in the `X-CSRF-Token` header (the pages put it in a <meta> tag). Services use
+`Authorization: Bearer <token>`; only the token's SHA-256 is stored, and bearer requests need no
+CSRF token (a browser never sends one on its own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from xuncha.review.db import ROLES, TOKEN_ROLES, ApiToken, LoginSession, User, utcnow
+
+COOKIE = "xuncha_session"
+CSRF_HEADER = "X-CSRF-Token"
+# argon2-cffi's defaults (RFC 9106 low-memory profile); tests swap in cheaper parameters.
+HASHER = PasswordHasher()
+
+
+@cache
+def _dummy_hash() -> str:
+    return HASHER.hash("not a password")
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a logged-in user (with the session's CSRF token) or a service token."""
+
+    name: str
+    role: str
+    user: User | None = None
+    csrf_token: str | None = None
+
+    @property
+    def is_token(self) -> bool:
+        return self.user is None
+
+
+def hash_password(password: str) -> str:
+    return HASHER.hash(password)
+
+
+def create_user(session: Session, username: str, password: str, role: str) -> User:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if not username.strip() or len(username) > 64:
+        raise ValueError("username must be 1-64 characters")
+    if len(password) < 8:
+        raise ValueError("password must have at least 8 characters")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise ValueError(f"user {username!r} exists already")
+    user = User(username=username, password_hash=hash_password(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_token(session: Session, name: str, role: str) -> str:
+    """A new API token; the plain value is returned once and never stored."""
+    if role not in TOKEN_ROLES:
+        raise ValueError(f"token role must be one of {', '.join(TOKEN_ROLES)}, got {role!r}")
+    if session.scalar(select(ApiToken).where(ApiToken.name == name)) is not None:
+        raise ValueError(f"token {name!r} exists already")
+    value = "xct_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, token_hash=_sha256(value), role=role))
+    session.flush()
+    return value
+
+
+def check_password(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+    try:
+        # An unknown user costs a verification too: timing does not tell which usernames exist.
+        HASHER.verify(user.password_hash if user else _dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None:
+        return None
+    if HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def start_session(session: Session, user: User, hours: float, now: datetime | None = None) -> str:
+    """A new login for `user`; returns the cookie value. Expired sessions are swept here."""
+    now = now or utcnow()
+    session.execute(delete(LoginSession).where(LoginSession.expires_at < now))
+    value = secrets.token_urlsafe(32)
+    session.add(
+        LoginSession(
+            token_hash=_sha256(value),
+            user_id=user.id,
+            csrf_token=secrets.token_urlsafe(24),
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    return value
+
+
+def end_session(session: Session, cookie: str) -> None:
+    session.execute(delete(LoginSession).where(LoginSession.token_hash == _sha256(cookie)))
+
+
+def from_cookie(session: Session, cookie: str, now: datetime | None = None) -> Principal | None:
+    row = session.get(LoginSession, _sha256(cookie))
+    if row is None or row.expires_at < (now or utcnow()):
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    return Principal(name=user.username, role=user.role, user=user, csrf_token=row.csrf_token)
+
+
+def from_bearer(session: Session, token: str) -> Principal | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(token), ApiToken.revoked.is_(False)))
+    return None if row is None else Principal(name=row.name, role=row.role)
+
+
+def csrf_ok(principal: Principal, sent: str | None) -> bool:
+    """Bearer calls need none; cookie calls must echo the session's token."""
+    if principal.is_token:
+        return True
+    return bool(sent) and principal.csrf_token is not None and hmac.compare_digest(sent, principal.csrf_token)

@@ -1,0 +1,111 @@
+"""`xuncha review`: run the review service (web + intake + case relay), create users and API tokens."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from sqlalchemy.orm import sessionmaker
+
+from xuncha.config import ConfigError
+from xuncha.redact import mask_url
+from xuncha.review import auth
+from xuncha.review.cases import CaseRelay, case_topology
+from xuncha.review.config import ReviewConfig, load_review_config
+from xuncha.review.db import ROLES, TOKEN_ROLES, open_database
+from xuncha.review.intake import run_intake
+
+log = logging.getLogger(__name__)
+
+
+def start_background(cfg: ReviewConfig, sessions: sessionmaker, stop: threading.Event) -> list[threading.Thread]:
+    """Start the intake consumer and the case relay; both run until `stop` is set."""
+    Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+    relay = CaseRelay(sessions, cfg.kombu_url, topology=case_topology(cfg.dispatch))
+    threads = [
+        threading.Thread(target=run_intake, args=(sessions, cfg.kombu_url, stop), name="intake", daemon=True),
+        threading.Thread(target=relay.run, args=(stop,), name="case-relay", daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from xuncha.review.app import create_app
+
+    cfg, taxonomy = load_review_config(args.config)
+    engine, sessions = open_database(cfg.db_url)
+    log.info("database %s, broker %s", mask_url(cfg.db_url), mask_url(cfg.kombu_url))
+    stop = threading.Event()
+    threads = start_background(cfg, sessions, stop)
+    try:
+        uvicorn.run(create_app(cfg, taxonomy, sessions), host=cfg.host, port=cfg.port, log_level="info")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+        engine.dispose()
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("密码 / password: ")
+    if getpass.getpass("再次输入 / again: ") != first:
+        raise ConfigError("passwords differ")
+    return first
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    cfg, _ = load_review_config(args.config)
+    password = _read_password(args.password_stdin)
+    engine, sessions = open_database(cfg.db_url)
+    try:
+        with sessions.begin() as s:
+            auth.create_user(s, args.username, password, args.role)
+    except ValueError as e:
+        print(f"xuncha review create-user: {e}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"created {args.role} {args.username}")
+    return 0
+
+
+def _create_token(args: argparse.Namespace) -> int:
+    cfg, _ = load_review_config(args.config)
+    engine, sessions = open_database(cfg.db_url)
+    try:
+        with sessions.begin() as s:
+            token = auth.create_token(s, args.name, args.role)
+    except ValueError as e:
+        print(f"xuncha review create-token: {e}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(token)  # shown once: only its hash is stored
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("review", help="run the review service (web UI, clue intake, case relay)")
+    p.add_argument("--config", required=True, type=Path, help="review config YAML (see configs/review.yaml)")
+    p.set_defaults(func=_serve)
+    actions = p.add_subparsers(dest="review_command", metavar="ACTION")
+    u = actions.add_parser("create-user", help="create a user (the first admin, operators)")
+    u.add_argument("username")
+    u.add_argument("--role", choices=ROLES, default="operator")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u.set_defaults(func=_create_user)
+    t = actions.add_parser("create-token", help="create an API token for the dispatch service or a worker")
+    t.add_argument("name")
+    t.add_argument("--role", choices=TOKEN_ROLES, default="dispatch")
+    t.set_defaults(func=_create_token)

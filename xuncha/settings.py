@@ -1,0 +1,158 @@
+"""The worker's configuration file: cameras, their zone sets, detectors, broker and storage.
+
+Relative paths in the file are relative to the file's own directory. Errors name the file,
+the camera and the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from xuncha.clues.contracts import GeoPoint
+from xuncha.config import ConfigError, TimeZoneName, read_yaml, validate
+from xuncha.confirm import ConfirmParams
+from xuncha.detector.stationary import StationaryParams
+from xuncha.taxonomy import Taxonomy, load_taxonomy
+from xuncha.zones.model import ZoneSet, check_zone_set
+from xuncha.zones.regions import Region
+
+
+class FixtureSetting(BaseModel):
+    """A permanent object marked not-a-violation (固定设施); its spot is never reported."""
+
+    model_config = ConfigDict(extra="forbid")
+    zone: str | None = Field(None, description="Zone id, or empty for every zone")
+    category: str | None = Field(None, description="Category code, or empty for every category")
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 normalised 0-1")
+
+
+class CameraConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="Stable camera id")
+    name: str = Field("", description="Name shown to operators (点位名称)")
+    source: str = Field(description="Video file path or stream URL (rtsp://...)")
+    enabled: bool = Field(True, description="Disabled cameras are kept but not sampled")
+    sample_interval_s: float = Field(2.0, gt=0, description="Seconds between samples (video time for files)")
+    preset: str | None = Field(None, description="PTZ preset the zones were drawn for")
+    location: GeoPoint | None = Field(None, description="Where the camera looks (for region lookup and cases)")
+    region: Region | None = Field(None, description="镇街; wins over the GeoJSON lookup")
+    start_time: datetime | None = Field(
+        None, description="Files only: wall time of the first frame (default: when the worker starts)"
+    )
+    sampling: Literal["keyframes", "interval", "patrol"] = Field(
+        "keyframes",
+        description="Live streams: decode keyframes only (cheapest), one frame per interval (long GOPs), "
+        "or patrol (connect, grab one frame, disconnect: for platforms that limit concurrent pulls)",
+    )
+    zones: ZoneSet = Field(description="Zones drawn on this camera's reference picture")
+    fixtures: list[FixtureSetting] = Field(default_factory=list, description="Known permanent objects")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zones_list(cls, data: Any) -> Any:
+        # `zones:` may be a bare list of zones as a shorthand for a zone set.
+        if isinstance(data, dict) and isinstance(data.get("zones"), list):
+            data = {**data, "zones": {"zones": data["zones"]}}
+        return data
+
+    @property
+    def is_file(self) -> bool:
+        return "://" not in self.source
+
+
+class DetectorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: list[str] = Field(
+        default_factory=list,
+        description="ONNX models: card names (xuncha models list) or paths to .onnx files",
+    )
+    conf: float = Field(0.25, ge=0, le=1, description="Lowest score kept by the ONNX detector")
+    threads: int | None = Field(None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
+    batch_size: int = Field(8, ge=1, description="Frames per inference batch, across cameras")
+    stationary: bool = Field(True, description="Run the stationary-object model (label static_object)")
+
+
+class WorkerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data_dir: Path = Field(Path("var"), description="Where the embedded broker, evidence and spool live")
+    broker_url: str | None = Field(None, description="kombu URL; empty = embedded SQLite broker in data_dir")
+    evidence_dir: Path | None = Field(None, description="Evidence store; empty = data_dir/evidence")
+    taxonomy: Path | None = Field(None, description="Category file; empty = the embedded configs/taxonomy.yaml")
+    regions: Path | None = Field(None, description="GeoJSON of 镇街 polygons for region lookup")
+    timezone: TimeZoneName = Field("Asia/Shanghai", description="Local time zone for active hours and evidence stamps")
+    leases_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database holding camera leases (postgresql+psycopg://... when several "
+        "workers share the cameras); empty = this worker owns every camera",
+    )
+    worker_id: str | None = Field(None, description="Name of this worker in leases; empty = host name and pid")
+    lease_ttl_s: float = Field(15.0, gt=0, description="A dead worker's cameras are taken over after this long")
+    review_url: str | None = Field(
+        None, description="Review service base URL: the worker fetches each camera's fixtures (固定设施) from it"
+    )
+    review_token: str | None = Field(
+        None, description="Worker API token for the review service (or the XUNCHA_REVIEW_TOKEN environment variable)"
+    )
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="Port of /health and /metrics; empty = off")
+    detectors: DetectorSettings = Field(default_factory=DetectorSettings)
+    stationary: dict[str, float] = Field(default_factory=dict, description="StationaryParams overrides")
+    confirm: dict[str, float] = Field(default_factory=dict, description="ConfirmParams overrides")
+    cameras: list[CameraConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> WorkerConfig:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"duplicate camera id {cam.id!r}")
+            seen.add(cam.id)
+        return self
+
+    def confirm_params(self, sample_interval_s: float) -> ConfirmParams:
+        """Confirmation tuned to a camera's sample interval, with the file's overrides on top."""
+        return ConfirmParams.for_interval(sample_interval_s, **self.confirm)
+
+    def stationary_params(self) -> StationaryParams:
+        return StationaryParams(**self.stationary)
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    return None if p is None else (p if p.is_absolute() else base / p)
+
+
+def load_worker_config(path: str | Path) -> tuple[WorkerConfig, Taxonomy]:
+    """Read, validate and cross-check a worker config; relative paths become relative to the file."""
+    path = Path(path)
+    cfg = validate(WorkerConfig, read_yaml(path), str(path))
+    return resolve_config(cfg, path.parent, str(path))
+
+
+def resolve_config(cfg: WorkerConfig, base: Path, source: str) -> tuple[WorkerConfig, Taxonomy]:
+    cfg = cfg.model_copy(
+        update={
+            "data_dir": _resolve(base, cfg.data_dir),
+            "evidence_dir": _resolve(base, cfg.evidence_dir),
+            "taxonomy": _resolve(base, cfg.taxonomy),
+            "regions": _resolve(base, cfg.regions),
+            "cameras": [
+                c if not c.is_file else c.model_copy(update={"source": str(_resolve(base, Path(c.source)))})
+                for c in cfg.cameras
+            ],
+        }
+    )
+    try:
+        cfg.confirm_params(1.0)
+        cfg.stationary_params()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{source}: confirm/stationary: {e}") from None
+    taxonomy = load_taxonomy(cfg.taxonomy)
+    for cam in cfg.cameras:
+        try:
+            check_zone_set(cam.id, cam.zones, taxonomy)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+    return cfg, taxonomy

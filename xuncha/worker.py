@@ -1,0 +1,561 @@
+"""One worker process: samples its cameras, detects, applies zones and confirmation, publishes clues.
+
+Wiring only: every decision is made by a stage (detector/, zones/, confirm, clues/); this file
+moves frames and values between them and keeps the I/O (sources, evidence files, broker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from xuncha.clues.broker import CluePublisher, ClueSpool, embedded_broker_url
+from xuncha.clues.contracts import (
+    CameraRef,
+    CategoryRef,
+    ClueEvent,
+    Evidence,
+    EvidenceImage,
+    ModelChecksum,
+    ModelRef,
+    RegionRef,
+    ZoneRef,
+)
+from xuncha.clues.evidence import EvidenceStore, render_crop, render_scene
+from xuncha.config import ConfigError
+from xuncha.confirm import Confirmer, Fixture, Transition, Violation
+from xuncha.detector.cards import load_detector
+from xuncha.detector.onnx import OnnxDetector
+from xuncha.detector.stationary import MODEL_NAME as STATIONARY_MODEL
+from xuncha.detector.stationary import StationaryObjectModel
+from xuncha.leases import LeaseStore
+from xuncha.metrics import StatusServer, WorkerMetrics
+from xuncha.redact import mask_url
+from xuncha.settings import CameraConfig, FixtureSetting, WorkerConfig, load_worker_config
+from xuncha.streams.errors import StreamError
+from xuncha.streams.feed import Feed, paced
+from xuncha.streams.file import FileSource
+from xuncha.streams.rtsp import RtspSource
+from xuncha.taxonomy import Taxonomy
+from xuncha.types import Detection, Frame
+from xuncha.zones.match import ZoneMatcher, zone_polygon_px
+from xuncha.zones.model import Zone
+from xuncha.zones.regions import Region, RegionIndex, resolve_region
+
+log = logging.getLogger("xuncha.worker")
+
+PROGRESS_EVERY_S = 10.0
+FIXTURES_EVERY_S = 30.0  # how often a live worker asks the review service for new fixtures
+
+
+@dataclass
+class Camera:
+    """Per-camera state of the loop: models with memory, zones and confirmation."""
+
+    cfg: CameraConfig
+    confirmer: Confirmer
+    region: Region | None
+    stationary: StationaryObjectModel | None
+    matcher: ZoneMatcher | None = None
+    frame_size: tuple[int, int] = (0, 0)
+    fixtures: list[FixtureSetting] = field(default_factory=list)  # from the config and the review service
+    last_ts: float = 0.0
+    evidence: dict[str, tuple[float, Evidence]] = field(default_factory=dict)  # clue id -> (best ts, images)
+
+
+@dataclass
+class RunSummary:
+    """What a run did. `events` is kept for `once` runs only: a live worker runs for months."""
+
+    events: list[ClueEvent] = field(default_factory=list)
+    event_counts: Counter[str] = field(default_factory=Counter)  # by kind
+    samples: int = 0
+    failed_cameras: dict[str, str] = field(default_factory=dict)
+    spooled: int = 0
+
+
+def fixtures_px(fixtures: list[FixtureSetting], size: tuple[int, int]) -> list[Fixture]:
+    w, h = size
+    return [Fixture(f.zone, f.category, (f.box[0] * w, f.box[1] * h, f.box[2] * w, f.box[3] * h)) for f in fixtures]
+
+
+def fetch_fixtures(review_url: str, token: str, camera: CameraConfig) -> list[FixtureSetting]:
+    """The camera's fixtures recorded by operators in the review service (固定设施 rejections)."""
+    query = f"?preset={quote(camera.preset)}" if camera.preset else ""
+    url = f"{review_url.rstrip('/')}/api/cameras/{quote(camera.id)}/fixtures{query}"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        return [FixtureSetting.model_validate(f) for f in json.load(r)["fixtures"]]
+
+
+def build_event(
+    t: Transition,
+    cam: CameraConfig,
+    zone: Zone,
+    taxonomy: Taxonomy,
+    region: Region | None,
+    models: list[ModelChecksum],
+    frame_size: tuple[int, int],
+    evidence: Evidence | None,
+    tz: ZoneInfo,
+    emitted_at: datetime,
+) -> ClueEvent:
+    """The contract for one confirmation transition (pure)."""
+    v = t.violation
+    category = taxonomy.get(v.category)
+    best = v.best.detection
+    return ClueEvent(
+        kind=t.kind,
+        seq=t.seq,
+        clue_id=v.id,
+        emitted_at=emitted_at,
+        camera=CameraRef(id=cam.id, name=cam.name, preset=cam.preset, location=cam.location),
+        zone=ZoneRef(id=zone.id, name=zone.name),
+        category=CategoryRef(code=category.code, name=category.name, liuluan=category.liuluan),
+        region=RegionRef(code=region.code, name=region.name) if region else None,
+        model=ModelRef(name=best.model, checksums=models),
+        label=best.label,
+        score=round(min(1.0, max(0.0, best.score)), 4),
+        box=tuple(round(c, 1) for c in best.box),
+        frame_size=frame_size,
+        first_seen=datetime.fromtimestamp(v.first.ts, tz),
+        last_seen=datetime.fromtimestamp(v.last.ts, tz),
+        dwell_s=round(v.dwell_s, 2),
+        occurrences=v.occurrences,
+        evidence=evidence,
+        reason="gone" if t.kind == "closed" else None,
+    )
+
+
+class Worker:
+    """Runs the configured cameras until their sources end (files) or `stop` is set."""
+
+    def __init__(self, cfg: WorkerConfig, taxonomy: Taxonomy) -> None:
+        self.cfg = cfg
+        self.taxonomy = taxonomy
+        self.tz = ZoneInfo(cfg.timezone)
+        self.detectors: list[OnnxDetector] = [
+            load_detector(ref, threads=cfg.detectors.threads, conf=cfg.detectors.conf) for ref in cfg.detectors.models
+        ]
+        self.models = [ModelChecksum(name=d.name, checksum=d.checksum) for d in self.detectors]
+        if cfg.detectors.stationary:
+            self.models.append(ModelChecksum(name=STATIONARY_MODEL, checksum=None))
+        self.regions = RegionIndex.from_geojson(cfg.regions) if cfg.regions else None
+        data_dir = Path(cfg.data_dir)
+        self.evidence = EvidenceStore(cfg.evidence_dir or data_dir / "evidence")
+        self.broker_url = cfg.broker_url or embedded_broker_url(data_dir / "broker.sqlite")
+        self.spool = ClueSpool(data_dir / "spool" / "clues.jsonl")
+        self.stationary_params = cfg.stationary_params()
+        self.worker_id = cfg.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.metrics = WorkerMetrics()
+        self._live: dict[str, tuple[Camera, Feed, RtspSource | None]] = {}
+        self.leases = LeaseStore(cfg.leases_url, self.worker_id, cfg.lease_ttl_s) if cfg.leases_url else None
+        self._done: set[str] = set()  # cameras whose source ended or failed for good (not restarted)
+        self._last_beat = time.monotonic()
+        self._next_fixtures = time.monotonic() + FIXTURES_EVERY_S
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _camera(self, cam: CameraConfig) -> Camera:
+        location = (cam.location.lon, cam.location.lat) if cam.location else None
+        state = Camera(
+            cfg=cam,
+            confirmer=Confirmer(
+                cam.id,
+                lambda zone, category: cam.zones.get(zone).dwell(category, self.taxonomy),
+                self.cfg.confirm_params(cam.sample_interval_s),
+            ),
+            region=resolve_region(cam.region, location, self.regions),
+            stationary=StationaryObjectModel(self.stationary_params) if self.cfg.detectors.stationary else None,
+        )
+        self._refresh_fixtures(state)
+        return state
+
+    def _refresh_fixtures(self, cam: Camera) -> None:
+        """Config fixtures plus the review service's; on failure the previous set stays."""
+        fetched: list[FixtureSetting] = []
+        token = self.cfg.review_token or os.environ.get("XUNCHA_REVIEW_TOKEN")
+        if self.cfg.review_url and token:
+            try:
+                fetched = fetch_fixtures(self.cfg.review_url, token, cam.cfg)
+            except (OSError, ValueError, KeyError) as e:
+                log.warning("camera %s: fixtures not refreshed from the review service: %s", cam.cfg.id, e)
+                return
+        cam.fixtures = [*cam.cfg.fixtures, *fetched]
+        if cam.frame_size != (0, 0):
+            cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, cam.frame_size))
+
+    def _file_source(self, cam: CameraConfig, run_start: float) -> FileSource:
+        start = cam.start_time.timestamp() if cam.start_time else run_start
+        return FileSource(cam.id, cam.source, cam.sample_interval_s, start)
+
+    def _feed(self, cam: CameraConfig) -> tuple[Feed, RtspSource | None]:
+        """Frames of one camera on its own thread: live streams reconnect forever, files play in real time."""
+        if cam.is_file:
+            source = self._file_source(cam, time.time())
+            return Feed(cam.id, lambda stop: paced(source.frames(), stop)).start(), None
+        rtsp = RtspSource(cam.id, cam.source, interval_s=cam.sample_interval_s, mode=cam.sampling)
+        return Feed(cam.id, rtsp.frames).start(), rtsp
+
+    # -- recorded files, as fast as possible (--once) ------------------------------------------
+
+    def run(
+        self,
+        *,
+        once: bool = True,
+        stop: threading.Event | None = None,
+        on_event: Callable[[ClueEvent], None] | None = None,
+        reload: Callable[[], tuple[WorkerConfig, Taxonomy] | None] | None = None,
+    ) -> RunSummary:
+        """Process the enabled cameras.
+
+        `once`: recorded files only, every sample in video-time order, as fast as possible, until the
+        files end. Otherwise: live until `stop` (SIGTERM), each camera on its own thread, cameras taken
+        by lease when `leases_url` is set, and `reload()` polled for a changed config.
+        """
+        stop = stop or threading.Event()
+        summary = RunSummary()
+        with CluePublisher(self.broker_url) as publisher:
+            if len(self.spool):
+                log.info("publishing %d spooled clue events", self.spool.drain(publisher))
+
+            def emit(event: ClueEvent) -> None:
+                if not self.spool.publish(publisher, event):
+                    summary.spooled += 1
+                    self.metrics.spooled.set(len(self.spool))
+                if once:
+                    summary.events.append(event)
+                summary.event_counts[event.kind] += 1
+                self.metrics.clue_events.labels(event.kind).inc()
+                self._log_event(event)
+                if on_event:
+                    on_event(event)
+
+            if once:
+                self._run_files(stop, summary, emit)
+            else:
+                self._run_live(stop, summary, emit, reload)
+        return summary
+
+    def _run_files(self, stop: threading.Event, summary: RunSummary, emit: Callable[[ClueEvent], None]) -> None:
+        run_start = time.time()
+        cams: dict[str, tuple[Camera, FileSource, Iterator[Frame]]] = {}
+        for cfg in self.cfg.cameras:
+            if not cfg.enabled:
+                continue
+            if not cfg.is_file:
+                summary.failed_cameras[cfg.id] = f"camera {cfg.id}: --once needs a recorded file, not a stream"
+                log.error("%s; skipping this camera", summary.failed_cameras[cfg.id])
+                continue
+            source = self._file_source(cfg, run_start)
+            cams[cfg.id] = (self._camera(cfg), source, source.frames())
+        pending: dict[str, Frame] = {}
+        last_progress = time.monotonic()
+        while cams and not stop.is_set():
+            for cid, (_, source, frames) in list(cams.items()):
+                if cid in pending:
+                    continue
+                try:
+                    pending[cid] = next(frames)
+                except StopIteration:
+                    # The end of observation is not the end of the violation: open clues stay open.
+                    log.info("camera %s: end of %s", cid, source.path.name)
+                    del cams[cid]
+                except StreamError as e:
+                    log.error("%s; skipping this camera", e)
+                    summary.failed_cameras[cid] = str(e)
+                    del cams[cid]
+            if not pending:
+                break
+            due = min(f.offset or 0.0 for f in pending.values())
+            batch = [(cams[cid][0], f) for cid, f in pending.items() if (f.offset or 0.0) <= due + 1e-6]
+            self._process(batch, emit)
+            summary.samples += len(batch)
+            for cam, _ in batch:
+                del pending[cam.cfg.id]
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                last_progress = time.monotonic()
+                for cid, (_, source, _) in cams.items():
+                    total = source.duration_s
+                    pct = f"{100 * source.position_s / total:.0f}%" if total else "?"
+                    log.info("camera %s: %s (%.0f s of video)", cid, pct, source.position_s)
+
+    # -- live cameras --------------------------------------------------------------------------
+
+    def _run_live(
+        self,
+        stop: threading.Event,
+        summary: RunSummary,
+        emit: Callable[[ClueEvent], None],
+        reload: Callable[[], tuple[WorkerConfig, Taxonomy] | None] | None,
+    ) -> None:
+        leases = self.leases
+        running: dict[str, tuple[Camera, Feed, RtspSource | None]] = {}
+        self._live = running
+        next_beat = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + (self.cfg.lease_ttl_s / 3 if leases else 2.0)
+                    self._reconcile(running, leases, reload, summary)
+                    if not running and not leases and self._done >= {c.id for c in self.cfg.cameras if c.enabled}:
+                        break  # only recorded files, all played
+                batch = [(cam, f) for cam, feed, _ in running.values() if (f := feed.slot.take()) is not None]
+                self.metrics.queue.set(sum(len(feed.slot) for _, feed, _ in running.values()))
+                if not batch:
+                    stop.wait(0.05)
+                    continue
+                self._process(batch, emit)  # in flight when SIGTERM comes: finished before stopping
+                summary.samples += len(batch)
+        finally:
+            for _, feed, _ in running.values():
+                feed.stop.set()
+            for _, feed, _ in running.values():
+                feed.close()
+            if leases is not None:
+                leases.release_all()
+            running.clear()
+
+    def _reconcile(
+        self,
+        running: dict[str, tuple[Camera, Feed, RtspSource | None]],
+        leases: LeaseStore | None,
+        reload: Callable[[], tuple[WorkerConfig, Taxonomy] | None] | None,
+        summary: RunSummary,
+    ) -> None:
+        """Apply config changes and lease changes: start, restart and stop camera feeds."""
+        changed = reload() if reload else None
+        if changed is not None:
+            self.cfg, self.taxonomy = changed
+        wanted = {c.id: c for c in self.cfg.cameras if c.enabled}
+        excess: frozenset[str] = frozenset()
+        if leases is None:
+            owned = frozenset(wanted)
+        else:
+            try:
+                held = leases.heartbeat(wanted)
+                owned, excess = held.cameras, held.excess
+                self._last_beat = time.monotonic()
+            except SQLAlchemyError as e:
+                # Cut off from the database: keep going while our leases are still valid, then stop
+                # everything, because by then another worker may own our cameras.
+                log.error("lease heartbeat failed: %s", mask_url(str(e).splitlines()[0]))
+                cut_off = time.monotonic() - self._last_beat > self.cfg.lease_ttl_s
+                owned = frozenset() if cut_off else frozenset(running)
+        for cid in list(running):
+            cam, feed, _ = running[cid]
+            if feed.ended.is_set():  # a file played to its end, or a source that cannot work
+                self._done.add(cid)
+                if feed.error:
+                    summary.failed_cameras[cid] = feed.error
+            if cid in self._done or cid not in owned or wanted.get(cid) != cam.cfg:
+                feed.close()
+                del running[cid]
+                self.metrics.camera_up.labels(cid).set(0)
+        if leases is not None and excess:
+            leases.release(excess)  # only now: their feeds have stopped
+        self.metrics.spooled.set(len(self.spool))
+        if time.monotonic() >= self._next_fixtures:
+            self._next_fixtures = time.monotonic() + FIXTURES_EVERY_S
+            for cam, _, _ in running.values():
+                self._refresh_fixtures(cam)
+        for cid in sorted(owned - running.keys() - self._done):
+            cam = self._camera(wanted[cid])
+            if leases is not None:
+                for v, next_seq in leases.load_open(cid):
+                    if v.zone_id in {z.id for z in cam.cfg.zones.zones}:
+                        cam.confirmer.adopt(v, next_seq)
+                        log.info("camera %s: continuing open clue %s", cid, v.id)
+            feed, rtsp = self._feed(wanted[cid])
+            running[cid] = (cam, feed, rtsp)
+            log.info("camera %s: started (%s)", cid, mask_url(wanted[cid].source))
+        self.metrics.cameras_owned.set(len(running))
+        for cid, (_, feed, rtsp) in running.items():
+            up = rtsp.health.state == "up" if rtsp else not feed.ended.is_set()
+            self.metrics.camera_up.labels(cid).set(1 if up else 0)
+            self.metrics.dropped.labels(cid).set(feed.slot.dropped)
+
+    def health(self) -> dict:
+        """Status for /health: per camera state; ok while no owned live camera is down."""
+        cams = {}
+        for cid, (cam, feed, rtsp) in list(self._live.items()):
+            if rtsp is not None:
+                h = rtsp.health
+                cams[cid] = {
+                    "state": h.state,
+                    "down_since": h.down_since,
+                    "last_frame_ts": h.last_frame_ts,
+                    "reconnects": h.reconnects,
+                    "decode_errors": h.decode_errors,
+                    "last_error": h.last_error,
+                }
+            else:
+                cams[cid] = {"state": "ended" if feed.ended.is_set() else "up", "last_frame_ts": cam.last_ts}
+            cams[cid]["dropped_samples"] = feed.slot.dropped
+        down = [c for c, h in cams.items() if h["state"] in ("down", "frozen")]
+        return {"ok": not down, "worker": self.worker_id, "cameras": cams, "spooled": len(self.spool)}
+
+    def _detect(self, frames: list[Frame]) -> list[list[Detection]]:
+        found: list[list[Detection]] = [[] for _ in frames]
+        size = self.cfg.detectors.batch_size
+        for det in self.detectors:
+            for i in range(0, len(frames), size):
+                chunk = frames[i : i + size]
+                for j, dets in enumerate(det.detect([f.image for f in chunk])):
+                    found[i + j].extend(dets)
+        return found
+
+    def _process(self, batch: list[tuple[Camera, Frame]], emit: Callable[[ClueEvent], None]) -> None:
+        t0 = time.perf_counter()
+        found = self._detect([f for _, f in batch])
+        self.metrics.inference.observe(time.perf_counter() - t0)
+        self.metrics.batch.observe(len(batch))
+        for (cam, frame), dets in zip(batch, found, strict=True):
+            cam.last_ts = frame.ts
+            self.metrics.samples.labels(cam.cfg.id).inc()
+            if cam.stationary is not None:
+                dets = dets + cam.stationary.update(frame.image, frame.ts)
+            if cam.matcher is None or cam.frame_size != frame.size:  # first frame, or the stream changed size
+                cam.frame_size = frame.size
+                cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size)
+                cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, frame.size))
+            candidates = cam.matcher.match(dets, datetime.fromtimestamp(frame.ts, self.tz))
+            for t in cam.confirmer.step(frame.ts, candidates, ref=frame):
+                self._publish_transition(cam, t, emit)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _publish_transition(self, cam: Camera, t: Transition, emit: Callable[[ClueEvent], None]) -> None:
+        v, tz = t.violation, self.tz
+        zone = cam.cfg.zones.get(v.zone_id)
+        if t.kind == "closed":
+            cam.evidence.pop(v.id, None)
+            evidence = None
+        else:
+            evidence = self._evidence(cam, zone, v)
+        now = datetime.now(UTC)
+        emit(build_event(t, cam.cfg, zone, self.taxonomy, cam.region, self.models, cam.frame_size, evidence, tz, now))
+        # After the publish: a crash in between makes the next owner repeat this event under the same
+        # event_id (consumers deduplicate), never skip one.
+        if self.leases is not None:  # so that the camera's next owner continues this clue
+            if t.kind == "closed":
+                self.leases.drop_open(v.id)
+            else:
+                self.leases.save_open(v, t.seq + 1)
+
+    def _evidence(self, cam: Camera, zone: Zone, v: Violation) -> Evidence | None:
+        """Scene, crop and start-of-dwell images; re-rendered only when a better sighting arrived."""
+        known = cam.evidence.get(v.id)
+        if known is not None and known[0] == v.best.ts:
+            return None
+        best, first = v.best.ref, v.first.ref  # Frames, or None for a violation adopted from another worker
+        if not isinstance(best, Frame) or not isinstance(first, Frame):
+            return None
+        day = datetime.fromtimestamp(v.first.ts, self.tz).date()
+        polygon = zone_polygon_px(zone, best.size)
+        label = f"{v.category} {v.best.detection.label} {v.best.detection.score:.2f}"
+
+        def image(name: str, frame: Frame, det: Detection, crop: bool = False) -> EvidenceImage:
+            when = datetime.fromtimestamp(frame.ts, self.tz)
+            pic = (
+                render_crop(frame.image, det.box) if crop else render_scene(frame.image, det.box, polygon, label, when)
+            )
+            return EvidenceImage(path=self.evidence.put(v.id, name, pic, day=day), taken_at=when)
+
+        if known is None:
+            start = image("start", first, v.first.detection)
+        else:
+            start = known[1].start
+        evidence = Evidence(
+            scene=image("scene", best, v.best.detection),
+            crop=image("crop", best, v.best.detection, crop=True),
+            start=start,
+        )
+        cam.evidence[v.id] = (v.best.ts, evidence)
+        return evidence
+
+    @staticmethod
+    def _log_event(e: ClueEvent) -> None:
+        log.info(
+            "clue %s %s camera=%s zone=%s %s %s score=%.2f box=%s dwell=%.0fs seen=%d",
+            e.kind,
+            e.clue_id,
+            e.camera.id,
+            e.zone.id,
+            e.category.code,
+            e.category.name,
+            e.score,
+            [round(c) for c in e.box],
+            e.dwell_s,
+            e.occurrences,
+        )
+
+
+def _config_watcher(path: Path) -> Callable[[], tuple[WorkerConfig, Taxonomy] | None]:
+    """reload() for the live loop: the new config when the file changed and is valid, else None."""
+    seen = path.stat().st_mtime_ns
+
+    def reload() -> tuple[WorkerConfig, Taxonomy] | None:
+        nonlocal seen
+        mtime = path.stat().st_mtime_ns
+        if mtime == seen:
+            return None
+        seen = mtime
+        try:
+            loaded = load_worker_config(path)
+        except ConfigError as e:
+            log.error("config change ignored, keeping the running config: %s", e)
+            return None
+        log.info("config %s changed: applying it", path)
+        return loaded
+
+    return reload
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    cfg, taxonomy = load_worker_config(args.config)
+    if args.metrics_port is not None:
+        cfg = cfg.model_copy(update={"metrics_port": args.metrics_port})
+    worker = Worker(cfg, taxonomy)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    status = StatusServer(cfg.metrics_port, worker.metrics, worker.health) if cfg.metrics_port is not None else None
+    try:
+        summary = worker.run(once=args.once, stop=stop, reload=None if args.once else _config_watcher(args.config))
+    finally:
+        if status:
+            status.close()
+    log.info(
+        "done: %d samples, %d clues opened, %d events, %d spooled, %d camera(s) failed",
+        summary.samples,
+        summary.event_counts["opened"],
+        summary.event_counts.total(),
+        summary.spooled,
+        len(summary.failed_cameras),
+    )
+    return 1 if summary.failed_cameras and len(summary.failed_cameras) == len(cfg.cameras) else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("worker", help="run the inspection worker on the configured cameras")
+    p.add_argument("--config", required=True, type=Path, help="worker config YAML (see configs/example.yaml)")
+    p.add_argument("--once", action="store_true", help="process recorded files to the end as fast as possible")
+    p.add_argument("--metrics-port", type=int, help="serve /health and /metrics on this port")
+    p.set_defaults(func=_run_command)

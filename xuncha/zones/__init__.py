@@ -1,0 +1,18 @@
+"""Zones: per-camera zone sets and rules, matching detections to zones, region (镇街) lookup."""
+
+from xuncha.zones.match import Candidate, ZoneMatcher, zone_polygon_px
+from xuncha.zones.model import Rule, Zone, ZoneSet, check_zone_set
+from xuncha.zones.regions import Region, RegionIndex, resolve_region
+
+__all__ = [
+    "Candidate",
+    "Region",
+    "RegionIndex",
+    "Rule",
+    "Zone",
+    "ZoneMatcher",
+    "ZoneSet",
+    "check_zone_set",
+    "resolve_region",
+    "zone_polygon_px",
+]

@@ -1,0 +1,152 @@
+"""Apply a camera's zone set to one frame's detections: which detection is a candidate, for what, where.
+
+Pure: detections and a time in, candidates out. Confirmation over time happens later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from shapely.geometry import Polygon
+
+from xuncha.types import Detection
+from xuncha.zones.geometry import (
+    Size,
+    boxes_fraction_inside,
+    coverage_matrix,
+    in_hours,
+    parse_hours,
+    pixel_polygon,
+    pixel_polygon_int,
+    points_inside,
+)
+from xuncha.zones.model import Rule, Zone, ZoneSet
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A detection that satisfies one rule of one zone in one frame (not yet a confirmed violation)."""
+
+    zone_id: str
+    category: str
+    detection: Detection
+
+
+def zone_polygon_px(zone: Zone, frame_size: Size) -> np.ndarray:
+    """The zone's vertices in pixels of a (w, h) frame as (N, 2) int32, for cv2.polylines."""
+    return pixel_polygon_int(tuple(zone.polygon), frame_size)
+
+
+def _windows(rule: Rule) -> list[tuple[int, int]]:
+    return [parse_hours(s) for s in rule.active_hours]
+
+
+@dataclass(frozen=True)
+class _CompiledRule:
+    rule: Rule
+    labels: frozenset[str]
+    exclude: frozenset[str]
+    windows: list[tuple[int, int]]
+
+
+class ZoneMatcher:
+    """A zone set bound to one frame size; build once per camera (and again if the stream size changes)."""
+
+    def __init__(self, zone_set: ZoneSet, frame_size: Size) -> None:
+        w, h = frame_size
+        if w <= 0 or h <= 0:
+            raise ValueError(f"frame size must be positive, got {frame_size}")
+        self.zone_set = zone_set
+        self.frame_size = (int(w), int(h))
+        self._frame_area = float(w * h)
+        self._zones: list[tuple[Zone, Polygon, list[_CompiledRule]]] = [
+            (
+                z,
+                pixel_polygon(tuple(z.polygon), self.frame_size),
+                [_CompiledRule(r, frozenset(r.labels), frozenset(r.exclude_labels), _windows(r)) for r in z.rules],
+            )
+            for z in zone_set.zones
+            if z.enabled
+        ]
+
+    def match(self, detections: Sequence[Detection], when: datetime) -> list[Candidate]:
+        """Candidates for every enabled zone and every rule active at `when`.
+
+        Active hours use `when`'s own wall-clock time: pass an aware datetime in the camera's time zone
+        (or a naive local time). A detection may be a candidate in several zones; one (zone, category,
+        detection) appears once even when two rules of the zone accept it.
+        """
+        t = when.time()
+        frame = _FrameDetections(detections, self._frame_area)
+        out: list[Candidate] = []
+        seen: set[tuple[str, str, int]] = set()
+        for zone, poly, rules in self._zones:
+            anchors = _ZoneAnchors(poly, frame)
+            for cr in rules:
+                if not in_hours(cr.windows, t):
+                    continue
+                for i, det in enumerate(detections):
+                    key = (zone.id, cr.rule.category, i)
+                    if key not in seen and _accepts(cr, frame, anchors, i):
+                        seen.add(key)
+                        out.append(Candidate(zone.id, cr.rule.category, det))
+        return out
+
+
+class _FrameDetections:
+    """One frame's detections as arrays; the pairwise coverage matrix is computed on first use."""
+
+    def __init__(self, detections: Sequence[Detection], frame_area: float) -> None:
+        self.detections = detections
+        self.labels = [d.label for d in detections]
+        self.boxes = np.array([d.box for d in detections], dtype=float).reshape(-1, 4)
+        self.area_fraction = [d.area / frame_area for d in detections]
+        self._cover: np.ndarray | None = None
+        self._masks: dict[frozenset[str], np.ndarray] = {}
+
+    def covered(self, i: int, by_labels: frozenset[str], threshold: float) -> bool:
+        """Is detection i covered >= threshold by another detection with one of `by_labels`?"""
+        if self._cover is None:
+            self._cover = coverage_matrix(self.boxes)
+        mask = self._masks.get(by_labels)
+        if mask is None:
+            mask = self._masks[by_labels] = np.array([lab in by_labels for lab in self.labels], dtype=bool)
+        return bool(np.any(self._cover[i, mask] >= threshold))
+
+
+class _ZoneAnchors:
+    """Anchor tests of all of a frame's detections against one zone, vectorised and computed on first use."""
+
+    def __init__(self, poly: Polygon, frame: _FrameDetections) -> None:
+        self._poly, self._frame = poly, frame
+        self._bottom_inside: np.ndarray | None = None
+        self._fraction: np.ndarray | None = None
+
+    def bottom_center_inside(self, i: int) -> bool:
+        if self._bottom_inside is None:
+            b = self._frame.boxes
+            bottom_centers = np.stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]], axis=1)
+            self._bottom_inside = points_inside(self._poly, bottom_centers)
+        return bool(self._bottom_inside[i])
+
+    def fraction_inside(self, i: int) -> float:
+        if self._fraction is None:
+            self._fraction = boxes_fraction_inside(self._poly, self._frame.boxes)
+        return float(self._fraction[i])
+
+
+def _accepts(cr: _CompiledRule, frame: _FrameDetections, anchors: _ZoneAnchors, i: int) -> bool:
+    rule, det = cr.rule, frame.detections[i]
+    # Cheapest tests first; the polygon tests run once per zone and frame, only if some detection gets there.
+    if det.label not in cr.labels or det.score < rule.min_score:
+        return False
+    if not rule.min_area <= frame.area_fraction[i] <= rule.max_area:
+        return False
+    if cr.exclude and frame.covered(i, cr.exclude, rule.exclude_overlap):
+        return False
+    if rule.anchor == "bottom_center":
+        return anchors.bottom_center_inside(i)
+    return anchors.fraction_inside(i) >= rule.min_overlap
