@@ -202,7 +202,7 @@ class StationaryObjectModel:
         min_area = p.min_area_frac * h * w
         sy, sx = source_hw[0] / h, source_hw[1] / w
         grads = (*_gradient(grey), *_gradient(long))
-        out: list[Detection] = []
+        found: list[tuple[_Box, float]] = []
         for i in range(1, n):
             x, y, bw, bh, _ = (int(v) for v in stats[i])
             win = (slice(max(0, y - 2), y + bh + 2), slice(max(0, x - 2), x + bw + 2))
@@ -225,9 +225,13 @@ class StationaryObjectModel:
             rows, cols = np.nonzero(ripe)
             x1, y1 = win[1].start + int(cols.min()), win[0].start + int(rows.min())
             x2, y2 = win[1].start + int(cols.max()) + 1, win[0].start + int(rows.max()) + 1
-            box = (x1 * sx, y1 * sy, min(x2 * sx, source_hw[1]), min(y2 * sy, source_hw[0]))
-            out.append(Detection(LABEL, round(0.5 * age + 0.5 * contrast, 3), box, MODEL_NAME))
-        return out
+            found.append(((x1, y1, x2, y2), round(0.5 * age + 0.5 * contrast, 3)))
+        return [
+            Detection(
+                LABEL, score, (x1 * sx, y1 * sy, min(x2 * sx, source_hw[1]), min(y2 * sy, source_hw[0])), MODEL_NAME
+            )
+            for (x1, y1, x2, y2), score in merge_touching(found)
+        ]
 
     def _has_own_outline(self, rim: np.ndarray, win: tuple[slice, slice], grads: tuple[np.ndarray, ...]) -> bool:
         """Whether the frame shows a sharp edge along `rim` that L does not have."""
@@ -243,6 +247,37 @@ _DARK_OFFSET = 16.0  # grey levels added before the log so that sensor noise in 
 _LOG_SATURATED = 100.0 * math.log(250.0 + _DARK_OFFSET)
 _KERNEL3 = np.ones((3, 3), np.uint8)
 _KERNEL5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+
+
+_Box = tuple[int, int, int, int]
+
+
+def merge_touching(blobs: list[tuple[_Box, float]]) -> list[tuple[_Box, float]]:
+    """Join blobs whose boxes overlap or touch into their union (keeping the best score).
+
+    One object often splits into blobs (its top and its contact shadow, a bright and a dark part)
+    whose boxes are too different for confirmation to call them one place: reported apart, they
+    open two clues for one violation.
+
+    >>> merge_touching([((0, 0, 10, 10), 0.5), ((10, 4, 20, 30), 0.9), ((40, 40, 50, 50), 0.7)])
+    [((0, 0, 20, 30), 0.9), ((40, 40, 50, 50), 0.7)]
+    """
+    merged = list(blobs)
+    joined = True
+    while joined:  # a union can reach a third box: repeat until nothing touches
+        joined = False
+        for i in range(len(merged)):
+            for j in range(i + 1, len(merged)):
+                (a, sa), (b, sb) = merged[i], merged[j]
+                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+                    union = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    merged[i] = (union, max(sa, sb))
+                    del merged[j]
+                    joined = True
+                    break
+            if joined:
+                break
+    return merged
 
 
 def _clean(mask: np.ndarray) -> np.ndarray:
