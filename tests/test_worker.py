@@ -194,3 +194,95 @@ def test_config_errors_name_the_camera_and_zone(tmp_path: Path, bad: dict, messa
         load_worker_config(path)
     assert str(path) in str(err.value)
     assert message in str(err.value)
+    assert "cam-x" in str(err.value)
+
+
+def test_a_camera_whose_samples_fail_does_not_stop_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared_file("models/yolox_nano_coco.onnx")
+    video = shared_file("footage/shopping_street.mp4")
+    whole = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    people = [rule("0508", ["person"], dwell_s=0)]
+    cfg = WorkerConfig.model_validate(
+        {
+            "data_dir": str(tmp_path),
+            "detectors": {"models": ["yolox_nano_coco"]},
+            "cameras": [camera("bad", video, whole, people), camera("good", video, whole, people)],
+        }
+    )
+    cfg, taxonomy = resolve_config(cfg, tmp_path, "test")
+    make_camera = Worker._camera
+
+    def camera_with_failing_model(self: Worker, cam_cfg):  # noqa: ANN001, ANN202
+        state = make_camera(self, cam_cfg)
+        if cam_cfg.id == "bad":  # e.g. the disk under its evidence is full: every sample of it fails
+
+            def fail(*_: object) -> list:
+                raise OSError(28, "No space left on device")
+
+            state.stationary.update = fail
+        return state
+
+    monkeypatch.setattr(Worker, "_camera", camera_with_failing_model)
+    worker = Worker(cfg, taxonomy)
+    summary = worker.run(once=True)
+    assert not opened(summary, "bad")
+    assert len(opened(summary, "good")) >= 10
+    failed = worker.metrics.sample_errors.labels("bad")._value.get()
+    assert failed == worker.metrics.samples.labels("bad")._value.get() >= 4
+    assert worker.metrics.sample_errors.labels("good")._value.get() == 0
+
+
+def test_open_clues_wait_through_a_database_outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from xuncha.confirm import Sighting, Violation
+    from xuncha.types import Detection
+
+    cfg = WorkerConfig.model_validate(
+        {
+            "data_dir": str(tmp_path),
+            "leases_url": f"sqlite:///{tmp_path / 'leases.sqlite'}",
+            "detectors": {"models": [], "stationary": False},
+            "cameras": [camera("cam", tmp_path / "never-opened.mp4", FLOOR, [rule("0507", ["static_object"])])],
+        }
+    )
+    cfg, taxonomy = resolve_config(cfg, tmp_path, "test")
+    worker = Worker(cfg, taxonomy)
+    assert worker.leases is not None
+    seen = Sighting(100.0, Detection("static_object", 0.9, (1.0, 2.0, 3.0, 4.0), "stationary"))
+    v = Violation("clue-1", "cam", "z", "0507", (1.0, 2.0, 3.0, 4.0), seen, seen, seen, 3)
+    save = worker.leases.save_open
+
+    def down(*_: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(worker.leases, "save_open", down)
+    worker._unsaved_open[v.id] = (v, 2)
+    worker._save_open_clues()  # the database is down: nothing raised, the record waits
+    assert list(worker._unsaved_open) == ["clue-1"] and worker.leases.load_open("cam") == []
+    monkeypatch.setattr(worker.leases, "save_open", save)
+    worker._save_open_clues()  # back: written, and the next owner would continue the clue
+    assert worker._unsaved_open == {}
+    [(loaded, next_seq)] = worker.leases.load_open("cam")
+    assert (loaded.id, loaded.occurrences, next_seq) == ("clue-1", 3, 2)
+
+
+def test_config_watcher_rides_out_a_file_being_replaced(tmp_path: Path) -> None:
+    import os
+
+    import yaml
+
+    from xuncha.worker import _config_watcher
+
+    path = tmp_path / "worker.yaml"
+    doc = {"data_dir": str(tmp_path), "cameras": [camera("a", tmp_path / "a.mp4", FLOOR, [rule("0507", ["x"])])]}
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    reload = _config_watcher(path)
+    assert reload() is None  # unchanged
+    path.unlink()  # an editor or a deploy replaces the file: for a moment it is not there
+    assert reload() is None
+    doc["cameras"].append(camera("b", tmp_path / "b.mp4", FLOOR, [rule("0507", ["x"])]))
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    os.utime(path, ns=(1, 2_000_000_000_000_000_000))  # a new mtime even on a coarse-clock file system
+    changed = reload()
+    assert changed is not None and [c.id for c in changed[0].cameras] == ["a", "b"]

@@ -28,17 +28,26 @@ class ConfigError(ValueError):
     """A configuration file is missing, unreadable or invalid; the message names file and field."""
 
 
-def _field_path(loc: tuple) -> str:
-    out = ""
+def _field_path(loc: tuple, data: object = None) -> str:
+    """`cameras[0] (id 'gate-3').zones...`: list items that carry an id are named by it too."""
+    out, node = "", data
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+        if isinstance(part, int) and isinstance(node, dict) and "id" in node:
+            out += f" (id {node['id']!r})"
     return out or "(top level)"
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
+def format_validation_error(source: str, err: ValidationError, data: object = None) -> str:
     lines = [f"{source}: {err.error_count()} invalid field(s)"]
     for e in err.errors():
-        lines.append(f"  {_field_path(e['loc'])}: {e['msg']}")
+        lines.append(f"  {_field_path(e['loc'], data)}: {e['msg']}")
     return "\n".join(lines)
 
 
@@ -61,7 +70,7 @@ def validate(model: type[M], data: object, source: str) -> M:
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as e:
-        raise ConfigError(format_validation_error(source, e)) from None
+        raise ConfigError(format_validation_error(source, e, data)) from None
 
 
 def load_yaml(model: type[M], path: str | Path) -> M:

@@ -33,6 +33,9 @@ class WorkerMetrics:
         self.queue = Gauge("xuncha_queue_depth", "Samples waiting for inference", registry=r)
         self.camera_up = Gauge("xuncha_camera_up", "1 when the camera delivers frames", ["camera"], registry=r)
         self.cameras_owned = Gauge("xuncha_cameras_owned", "Cameras this worker holds the lease of", registry=r)
+        self.sample_errors = Counter(
+            "xuncha_sample_errors", "Samples skipped because processing them failed", ["camera"], registry=r
+        )
         self.clue_events = Counter("xuncha_clue_events", "Clue events emitted", ["kind"], registry=r)
         self.spooled = Gauge("xuncha_spooled_events", "Clue events waiting in the local spool", registry=r)
 

@@ -167,6 +167,7 @@ class Worker:
         self._live: dict[str, tuple[Camera, Feed, RtspSource | None]] = {}
         self.leases = LeaseStore(cfg.leases_url, self.worker_id, cfg.lease_ttl_s) if cfg.leases_url else None
         self._done: set[str] = set()  # cameras whose source ended or failed for good (not restarted)
+        self._unsaved_open: dict[str, tuple[Violation, int | None]] = {}  # clue id -> (state, next seq | closed)
         self._last_beat = time.monotonic()
         self._next_fixtures = time.monotonic() + FIXTURES_EVERY_S
 
@@ -352,6 +353,7 @@ class Worker:
                 held = leases.heartbeat(wanted)
                 owned, excess = held.cameras, held.excess
                 self._last_beat = time.monotonic()
+                self._save_open_clues()
             except SQLAlchemyError as e:
                 # Cut off from the database: keep going while our leases are still valid, then stop
                 # everything, because by then another worker may own our cameras.
@@ -427,17 +429,26 @@ class Worker:
         self.metrics.inference.observe(time.perf_counter() - t0)
         self.metrics.batch.observe(len(batch))
         for (cam, frame), dets in zip(batch, found, strict=True):
-            cam.last_ts = frame.ts
             self.metrics.samples.labels(cam.cfg.id).inc()
-            if cam.stationary is not None:
-                dets = dets + cam.stationary.update(frame.image, frame.ts)
-            if cam.matcher is None or cam.frame_size != frame.size:  # first frame, or the stream changed size
-                cam.frame_size = frame.size
-                cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size)
-                cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, frame.size))
-            candidates = cam.matcher.match(dets, datetime.fromtimestamp(frame.ts, self.tz))
-            for t in cam.confirmer.step(frame.ts, candidates, ref=frame):
-                self._publish_transition(cam, t, emit)
+            try:
+                self._process_sample(cam, frame, dets, emit)
+            except Exception:  # one camera's bad sample (a full disk, a clock step back) costs that sample only
+                self.metrics.sample_errors.labels(cam.cfg.id).inc()
+                log.exception("camera %s: sample at %.1f skipped", cam.cfg.id, frame.ts)
+
+    def _process_sample(
+        self, cam: Camera, frame: Frame, dets: list[Detection], emit: Callable[[ClueEvent], None]
+    ) -> None:
+        cam.last_ts = frame.ts
+        if cam.stationary is not None:
+            dets = dets + cam.stationary.update(frame.image, frame.ts)
+        if cam.matcher is None or cam.frame_size != frame.size:  # first frame, or the stream changed size
+            cam.frame_size = frame.size
+            cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size)
+            cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, frame.size))
+        candidates = cam.matcher.match(dets, datetime.fromtimestamp(frame.ts, self.tz))
+        for t in cam.confirmer.step(frame.ts, candidates, ref=frame):
+            self._publish_transition(cam, t, emit)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -454,10 +465,24 @@ class Worker:
         # After the publish: a crash in between makes the next owner repeat this event under the same
         # event_id (consumers deduplicate), never skip one.
         if self.leases is not None:  # so that the camera's next owner continues this clue
-            if t.kind == "closed":
-                self.leases.drop_open(v.id)
-            else:
-                self.leases.save_open(v, t.seq + 1)
+            self._unsaved_open[v.id] = (v, None if t.kind == "closed" else t.seq + 1)
+            self._save_open_clues()
+
+    def _save_open_clues(self) -> None:
+        """Write the open-clue records not yet in the database; during an outage they wait here."""
+        assert self.leases is not None
+        for clue_id, (v, next_seq) in list(self._unsaved_open.items()):
+            try:
+                if next_seq is None:
+                    self.leases.drop_open(clue_id)
+                else:
+                    self.leases.save_open(v, next_seq)
+            except SQLAlchemyError as e:
+                log.error(
+                    "open clues not saved (%d waiting): %s", len(self._unsaved_open), mask_url(str(e).splitlines()[0])
+                )
+                return
+            del self._unsaved_open[clue_id]
 
     def _evidence(self, cam: Camera, zone: Zone, v: Violation) -> Evidence | None:
         """Scene, crop and start-of-dwell images; re-rendered only when a better sighting arrived."""
@@ -513,7 +538,11 @@ def _config_watcher(path: Path) -> Callable[[], tuple[WorkerConfig, Taxonomy] | 
 
     def reload() -> tuple[WorkerConfig, Taxonomy] | None:
         nonlocal seen
-        mtime = path.stat().st_mtime_ns
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError as e:  # replaced by an editor or a deploy this very moment: look again next round
+            log.warning("config %s not readable, keeping the running config: %s", path, e)
+            return None
         if mtime == seen:
             return None
         seen = mtime
