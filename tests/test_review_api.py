@@ -159,6 +159,19 @@ def test_undo_within_window_only_and_own_decisions(env) -> None:
     assert r.status_code == 409 and "已派发" in r.json()["detail"]
 
 
+def test_undo_refused_once_the_relay_started_sending(env) -> None:
+    """The attempt is committed before the send: withdrawing then could let a re-accept send the same
+    case id again as a first attempt."""
+    client, sessions, *_ = env
+    client.post("/api/clues/clue-001/accept")
+    with sessions.begin() as s:
+        s.scalar(select(OutboxMessage).where(OutboxMessage.message_id == "case-clue-001")).attempts = 1
+    r = client.post("/api/clues/clue-001/undo")
+    assert r.status_code == 409 and "已派发" in r.json()["detail"]
+    with sessions() as s:
+        assert s.get(Case, "case-clue-001") is not None and s.get(Clue, "clue-001").status != "pending"
+
+
 def test_stats_by_dimension_and_csv(env) -> None:
     client, *_ = env
     client.post("/api/clues/clue-001/accept")
@@ -236,6 +249,9 @@ def test_metrics_and_health(env) -> None:
     svc = TestClient(client.app, base_url="https://testserver")
     text = svc.get("/metrics", headers={"Authorization": f"Bearer {tokens['worker']}"}).text
     assert "xuncha_review_pending_clues 2.0" in text
-    assert 'xuncha_review_decisions_total{outcome="rejected",reason="fixture"} 1.0' in text
+    assert 'xuncha_review_decisions{outcome="rejected",reason="fixture"} 1.0' in text
     assert "xuncha_review_outbox_depth 1.0" in text
+    client.post("/api/clues/clue-002/undo")  # a gauge of standing decisions: the undone one leaves it
+    text = svc.get("/metrics", headers={"Authorization": f"Bearer {tokens['worker']}"}).text
+    assert 'reason="fixture"' not in text and "xuncha_review_pending_clues 3.0" in text
     assert svc.get("/health").json() == {"status": "ok", "database": True}

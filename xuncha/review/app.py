@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -161,8 +161,11 @@ def _metrics(st: ReviewState) -> bytes:
                 g = GaugeMetricFamily("xuncha_review_pending_clues", "Clues waiting for review")
                 g.add_metric([], pending)
                 yield g
-                c = CounterMetricFamily(
-                    "xuncha_review_decisions", "Standing review decisions", labels=["outcome", "reason"]
+                # A gauge: an undo takes a decision back, and a counter must never go down.
+                c = GaugeMetricFamily(
+                    "xuncha_review_decisions",
+                    "Standing review decisions (undone ones excluded)",
+                    labels=["outcome", "reason"],
                 )
                 rows = s.execute(
                     select(Decision.accepted, Decision.reason_code, func.count())

@@ -18,7 +18,7 @@ from typing import Literal
 
 from kombu import Connection, Producer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.broker import Topology
@@ -172,13 +172,21 @@ def file_case(session: Session, case: CaseMessage, decision_id: int, not_before:
 
 
 def withdraw_case(session: Session, clue_id: str) -> bool:
-    """Undo a case not yet published; False if it has gone out already."""
-    msg = session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == case_id_for(clue_id)))
-    if msg is not None and msg.published_at is not None:
+    """Undo a case the relay has not picked up yet; False once a send began (it may be on the wire).
+
+    The delete's condition is the guard: the relay commits `attempts += 1` before it sends, so a
+    delete racing with it either removes the message first (the relay then finds nothing) or
+    matches no row (PostgreSQL re-checks the condition after the relay's commit).
+    """
+    case_id = case_id_for(clue_id)
+    gone = session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.message_id == case_id, OutboxMessage.attempts == 0, OutboxMessage.published_at.is_(None)
+        )
+    )
+    if gone.rowcount == 0 and session.scalar(select(OutboxMessage.id).where(OutboxMessage.message_id == case_id)):
         return False
-    if msg is not None:
-        session.delete(msg)
-    case = session.get(Case, case_id_for(clue_id))
+    case = session.get(Case, case_id)
     if case is not None:
         session.delete(case)
     return True
