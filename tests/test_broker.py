@@ -254,9 +254,10 @@ def test_embedded_outage_spools_and_drains_once(tmp_path: Path) -> None:
             assert spool.publish(pub, ev) is False
         assert len(spool) == 3
         (tmp_path / "missing").mkdir()  # the broker is back
-        for ev in events[3:]:
-            assert spool.publish(pub, ev) is True  # the backlog goes first
-        assert len(spool) == 0
+        assert spool.publish(pub, events[3]) is False  # behind the backlog, never before it
+        assert spool.drain(pub) == 4 and len(spool) == 0
+        for ev in events[4:]:
+            assert spool.publish(pub, ev) is True
     assert collect_events(url, limit=10, timeout=1.0) == events
 
 
@@ -347,8 +348,10 @@ def test_spool_publish_keeps_order_across_an_outage(tmp_path: Path) -> None:
     assert spool.publish(pub, opened) is False
     assert spool.publish(pub, updated) is False
     pub.down = False
-    assert spool.publish(pub, closed) is True
+    assert spool.publish(pub, closed) is False  # still behind the backlog, never before it
+    assert spool.drain(pub) == 3
     assert pub.sent == [opened, updated, closed]
+    assert spool.publish(pub, make_event(1)) is True  # backlog gone: straight to the broker
 
 
 # ---- RabbitMQ

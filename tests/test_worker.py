@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -286,3 +287,31 @@ def test_config_watcher_rides_out_a_file_being_replaced(tmp_path: Path) -> None:
     os.utime(path, ns=(1, 2_000_000_000_000_000_000))  # a new mtime even on a coarse-clock file system
     changed = reload()
     assert changed is not None and [c.id for c in changed[0].cameras] == ["a", "b"]
+
+
+def test_broker_outage_costs_the_loop_one_failed_publish_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xuncha.clues.broker import CluePublisher, collect_events
+
+    shared_file("models/yolox_nano_coco.onnx")
+    video = shared_file("footage/shopping_street.mp4")
+    whole = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    url = f"sqla+sqlite:///{tmp_path / 'missing' / 'broker.sqlite'}"  # its folder is not there: broker down
+    attempts: list[str] = []
+    publish = CluePublisher.publish
+
+    def counted(self: CluePublisher, event: ClueEvent) -> None:
+        attempts.append(threading.current_thread().name)
+        publish(self, event)
+
+    monkeypatch.setattr(CluePublisher, "publish", counted)
+    summary = run(tmp_path, [camera("cam", video, whole, [rule("0508", ["person"], dwell_s=0)])], broker_url=url)
+    events = summary.events
+    assert len(events) >= 10 and summary.spooled == len(events)
+    # The sampling loop tried the broker once; the rest waited in the spool for the drain thread.
+    assert attempts.count("MainThread") == 1, attempts
+    (tmp_path / "missing").mkdir()  # the broker is back: the next run's drain thread sends the backlog
+    run(tmp_path, [camera("cam", tmp_path / "nothing.mp4", whole, [rule("0508", ["person"])])], broker_url=url)
+    got = collect_events(url, limit=len(events) + 1, timeout=1.0)
+    assert [e.event_id for e in got] == [e.event_id for e in events]

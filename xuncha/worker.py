@@ -62,6 +62,7 @@ log = logging.getLogger("xuncha.worker")
 
 PROGRESS_EVERY_S = 10.0
 FIXTURES_EVERY_S = 30.0  # how often a live worker asks the review service for new fixtures
+SPOOL_DRAIN_EVERY_S = 2.0  # how often spooled clue events are retried while the broker is down
 
 
 @dataclass
@@ -232,27 +233,58 @@ class Worker:
         """
         stop = stop or threading.Event()
         summary = RunSummary()
-        with CluePublisher(self.broker_url) as publisher:
-            if len(self.spool):
-                log.info("publishing %d spooled clue events", self.spool.drain(publisher))
-
-            def emit(event: ClueEvent) -> None:
-                if not self.spool.publish(publisher, event):
-                    summary.spooled += 1
-                    self.metrics.spooled.set(len(self.spool))
-                if once:
-                    summary.events.append(event)
-                summary.event_counts[event.kind] += 1
-                self.metrics.clue_events.labels(event.kind).inc()
-                self._log_event(event)
-                if on_event:
-                    on_event(event)
-
-            if once:
-                self._run_files(stop, summary, emit)
-            else:
-                self._run_live(stop, summary, emit, reload)
+        drained = threading.Event()
+        drainer = threading.Thread(target=self._drain_spool, args=(drained,), name="spool-drain", daemon=True)
+        drainer.start()
+        try:
+            with CluePublisher(self.broker_url) as publisher:
+                self._run(once, stop, summary, publisher, on_event, reload)
+        finally:
+            drained.set()
+            drainer.join()
         return summary
+
+    def _drain_spool(self, stop: threading.Event) -> None:
+        """Send spooled clue events while the loop goes on, and once more at the end (SIGTERM included)."""
+        with CluePublisher(self.broker_url) as publisher:  # kombu connections are not shared across threads
+            while True:
+                stopping = stop.wait(SPOOL_DRAIN_EVERY_S)
+                try:
+                    if len(self.spool):
+                        sent = self.spool.drain(publisher)
+                        self.metrics.spooled.set(len(self.spool))
+                        if sent:
+                            log.info("published %d spooled clue events (%d still waiting)", sent, len(self.spool))
+                except Exception:  # the spool stays on disk; this thread must live to retry it
+                    log.exception("spool %s: drain failed", self.spool.path)
+                if stopping:
+                    return
+
+    def _run(
+        self,
+        once: bool,
+        stop: threading.Event,
+        summary: RunSummary,
+        publisher: CluePublisher,
+        on_event: Callable[[ClueEvent], None] | None,
+        reload: Callable[[], tuple[WorkerConfig, Taxonomy] | None] | None,
+    ) -> None:
+        def emit(event: ClueEvent) -> None:
+            if not self.spool.publish(publisher, event):
+                summary.spooled += 1
+                self.metrics.spooled.set(len(self.spool))
+            if once:
+                summary.events.append(event)
+            summary.event_counts[event.kind] += 1
+            self.metrics.clue_events.labels(event.kind).inc()
+            self._log_event(event)
+            if on_event:
+                on_event(event)
+
+        if once:
+            self._run_files(stop, summary, emit)
+        else:
+            self._run_live(stop, summary, emit, reload)
 
     def _run_files(self, stop: threading.Event, summary: RunSummary, emit: Callable[[ClueEvent], None]) -> None:
         run_start = time.time()

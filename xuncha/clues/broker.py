@@ -247,15 +247,15 @@ class ClueSpool:
             os.replace(tmp, self.path)
 
     def publish(self, publisher: CluePublisher, event: ClueEvent) -> bool:
-        """Publish `event` after the backlog (order matters: opened before updated); spool it on failure.
+        """Publish `event`, or spool it when that fails or a backlog waits (order matters: opened
+        before updated). A backlog is sent by `drain`, from another thread in the worker, so that a
+        broker outage costs the caller one failed publish, not one per event.
 
         Returns True when it was published, False when it was spooled.
         """
         if len(self):
-            self.drain(publisher)
-            if len(self):
-                self.add(event)
-                return False
+            self.add(event)
+            return False
         try:
             publisher.publish(event)
         except PublishError as e:
