@@ -414,3 +414,18 @@ def test_rabbitmq_outage_spools_then_delivers_each_event_once(
     got = collect_events(rabbit, topology=topology, limit=10, timeout=1.0)
     assert [e.event_id for e in got] == [e.event_id for e in events]
     assert got == events
+
+
+def test_log_formatter_masks_passwords_in_tracebacks_too() -> None:
+    import logging
+    import sys
+
+    from xuncha.redact import MaskingFormatter
+
+    try:
+        raise OSError("cannot open rtsp://admin:Secr3t@10.0.0.7/ch1")
+    except OSError:
+        info = sys.exc_info()
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "camera %s failed", ("gate",), info)
+    text = MaskingFormatter("%(message)s").format(record)
+    assert "Secr3t" not in text and "rtsp://admin:***@10.0.0.7/ch1" in text and "Traceback" in text

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from xuncha.config import ConfigError
 from xuncha.detector.onnx import ModelError
+from xuncha.redact import MaskingFormatter
 
 Register = Callable[[argparse._SubParsersAction], None]
 
@@ -35,11 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     try:
         return int(args.func(args) or 0)
     except (ConfigError, ModelError) as e:

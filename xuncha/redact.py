@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^\s;'\"<>]+)")
@@ -23,3 +24,17 @@ def mask_url(text: str) -> str:
         return f"{m.group(1)}{user}:***@{rest[at + 1 :]}"
 
     return _URL.sub(_mask, text)
+
+
+class MaskingFormatter(logging.Formatter):
+    """Masks URL passwords in whole log records, tracebacks included: a last guard for messages
+    that were not masked where they were made (an exception text quoting a camera URL).
+
+    >>> import logging
+    >>> rec = logging.LogRecord("x", logging.ERROR, "", 0, "open %s failed", ("rtsp://admin:pw@cam/1",), None)
+    >>> MaskingFormatter("%(message)s").format(rec)
+    'open rtsp://admin:***@cam/1 failed'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_url(super().format(record))
