@@ -89,14 +89,24 @@ def test_live_worker_serves_metrics_reloads_config_and_stops_on_sigterm(tmp_path
         wait_for(
             lambda: 'xuncha_clue_events_total{kind="opened"}' in get(f"http://127.0.0.1:{port}/metrics")[1].decode()
         )
+        # An admin edits cam-a's zone (renames it, raises its score): the camera restarts with the new
+        # zones and its open clues continue under their ids instead of being reported again.
+        edited = camera("cam-a", video)
+        edited["zones"][0] |= {"name": "全画面（已改）", "rules": [PERSON_RULE | {"min_score": 0.3}]}
+        time.sleep(1.1)
+        config.write_text(yaml.safe_dump({**base, "cameras": [edited, camera("cam-b", video)]}, allow_unicode=True))
+        time.sleep(4)  # the next reconcile (every 2 s) applies it
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "done:" in out
     events = collect_events(embedded_broker_url(tmp_path / "var" / "broker.sqlite"), limit=1000, timeout=2)
-    assert "cam-a" in {e.camera.id for e in events if e.kind == "opened"}
+    opened_a = [e.clue_id for e in events if e.kind == "opened" and e.camera.id == "cam-a"]
+    assert opened_a
     assert len({e.event_id for e in events}) == len(events)
+    continued = [cid for cid in opened_a if f"camera cam-a: continuing open clue {cid}" in out]
+    assert continued, out[-3000:]
 
 
 def _up(port: int) -> bool:

@@ -210,6 +210,10 @@ class Confirmer:
     def open_violations(self) -> list[Violation]:
         return [self._violation(t) for t in self._tracks if t.id is not None]
 
+    def open_states(self) -> list[tuple[Violation, int]]:
+        """The open violations with the seq their next event takes: what `adopt` needs to continue them."""
+        return [(self._violation(t), t.seq) for t in self._tracks if t.id is not None]
+
     def set_fixtures(self, fixtures: Sequence[Fixture]) -> None:
         """Replace the fixtures; an open violation on a new fixture gets no more sightings and closes."""
         self._fixtures = tuple(fixtures)

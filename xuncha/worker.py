@@ -392,6 +392,7 @@ class Worker:
                 log.error("lease heartbeat failed: %s", mask_url(str(e).splitlines()[0]))
                 cut_off = time.monotonic() - self._last_beat > self.cfg.lease_ttl_s
                 owned = frozenset() if cut_off else frozenset(running)
+        carried: dict[str, list[tuple[Violation, int]]] = {}  # open clues of cameras restarted for a new config
         for cid in list(running):
             cam, feed, _ = running[cid]
             if feed.ended.is_set():  # a file played to its end, or a source that cannot work
@@ -402,6 +403,8 @@ class Worker:
                 feed.close()
                 del running[cid]
                 self.metrics.camera_up.labels(cid).set(0)
+                if cid not in self._done and cid in owned and cid in wanted:
+                    carried[cid] = cam.confirmer.open_states()
         if leases is not None and excess:
             leases.release(excess)  # only now: their feeds have stopped
         self.metrics.spooled.set(len(self.spool))
@@ -411,11 +414,16 @@ class Worker:
                 self._refresh_fixtures(cam)
         for cid in sorted(owned - running.keys() - self._done):
             cam = self._camera(wanted[cid])
-            if leases is not None:
-                for v, next_seq in leases.load_open(cid):
-                    if v.zone_id in {z.id for z in cam.cfg.zones.zones}:
+            # Open clues continue under their ids: from this worker's previous config of the camera
+            # (zones edited), or from the camera's previous owner.
+            previous = carried.get(cid, []) + (leases.load_open(cid) if leases is not None else [])
+            for v, next_seq in previous:
+                if v.zone_id in {z.id for z in cam.cfg.zones.zones}:
+                    if v.id not in {o.id for o in cam.confirmer.open_violations}:
                         cam.confirmer.adopt(v, next_seq)
                         log.info("camera %s: continuing open clue %s", cid, v.id)
+                else:
+                    log.warning("camera %s: open clue %s left as it was: zone %s was removed", cid, v.id, v.zone_id)
             feed, rtsp = self._feed(wanted[cid])
             running[cid] = (cam, feed, rtsp)
             log.info("camera %s: started (%s)", cid, mask_url(wanted[cid].source))
