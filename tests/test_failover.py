@@ -23,6 +23,7 @@ import yaml
 from conftest import pg_schema_url, shared_file
 
 from xuncha.clues.broker import collect_events
+from xuncha.types import iou
 
 TTL = 6.0
 CAMS = [f"cam-{i}" for i in range(4)]
@@ -186,6 +187,20 @@ def test_killed_workers_cameras_are_taken_over(tmp_path: Path, pg_schema: str, a
         by_clue[e.clue_id].add(e.seq)
     for clue_id, seqs in by_clue.items():
         assert seqs == set(range(max(seqs) + 1)), f"clue {clue_id}: events lost, seqs {sorted(seqs)}"
+    # Nor reported again under a new id: while a clue is open, no other clue of the same camera, zone
+    # and category opens at its place (its latest box then), whichever worker emitted either.
+    for b in (e for e in events if e.kind == "opened"):
+        for clue_id in by_clue.keys() - {b.clue_id}:
+            mine = sorted((e for e in events if e.clue_id == clue_id), key=lambda e: e.seq)
+            if (mine[0].camera.id, mine[0].zone.id, mine[0].category.code) != (
+                b.camera.id,
+                b.zone.id,
+                b.category.code,
+            ):
+                continue
+            before = [e for e in mine if e.emitted_at < b.emitted_at]
+            if before and before[-1].kind != "closed" and mine[0].kind == "opened":
+                assert iou(before[-1].box, b.box) <= 0.7, f"{b.clue_id} re-reports open clue {clue_id} at {b.box}"
     survivors_log = "".join(logs[n].read_text() for n in procs if n != victim)
     adopted = [cid for cid in by_clue if f"continuing open clue {cid}" in survivors_log]
     assert adopted, "no open clue of the killed worker was continued by the survivors"
