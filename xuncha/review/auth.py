@@ -58,13 +58,13 @@ def hash_password(password: str) -> str:
 
 def create_user(session: Session, username: str, password: str, role: str) -> User:
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise ValueError(f"角色必须是 {', '.join(ROLES)} 之一 (role must be one of them), got {role!r}")
     if not username.strip() or len(username) > 64:
-        raise ValueError("username must be 1-64 characters")
+        raise ValueError("用户名须为 1-64 个字符 (username must be 1-64 characters)")
     if len(password) < 8:
-        raise ValueError("password must have at least 8 characters")
+        raise ValueError("密码至少 8 个字符 (password must have at least 8 characters)")
     if session.scalar(select(User).where(User.username == username)) is not None:
-        raise ValueError(f"user {username!r} exists already")
+        raise ValueError(f"用户 {username!r} 已存在 (user exists already)")
     user = User(username=username, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()
@@ -74,9 +74,9 @@ def create_user(session: Session, username: str, password: str, role: str) -> Us
 def create_token(session: Session, name: str, role: str) -> str:
     """A new API token; the plain value is returned once and never stored."""
     if role not in TOKEN_ROLES:
-        raise ValueError(f"token role must be one of {', '.join(TOKEN_ROLES)}, got {role!r}")
+        raise ValueError(f"令牌角色必须是 {', '.join(TOKEN_ROLES)} 之一 (token role must be one of them), got {role!r}")
     if session.scalar(select(ApiToken).where(ApiToken.name == name)) is not None:
-        raise ValueError(f"token {name!r} exists already")
+        raise ValueError(f"令牌 {name!r} 已存在 (token exists already)")
     value = "xct_" + secrets.token_urlsafe(32)
     session.add(ApiToken(name=name, token_hash=_sha256(value), role=role))
     session.flush()
