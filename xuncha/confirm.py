@@ -279,19 +279,21 @@ class Confirmer:
                 opened.append(self._emit(t, "opened", ts))
         return closed + opened + updated
 
-    def adopt(self, v: Violation, next_seq: int) -> None:
-        """Continue a violation another worker (or an earlier run) opened for this camera, under its id.
+    def adopt(self, v: Violation, next_seq: int) -> bool:
+        """Continue a violation another worker (or an earlier run) opened for this camera, under its id;
+        False if it is open here already.
 
-        Its sightings carry no frames, so evidence stays what was published when it opened until a
-        better sighting arrives.
+        Sightings from another worker carry no frames, so evidence stays what was published when it
+        opened until a better sighting arrives.
         """
         if v.camera_id != self.camera_id:
             raise ValueError(f"camera {self.camera_id}: cannot adopt violation {v.id} of camera {v.camera_id}")
         if any(t.id == v.id for t in self._tracks):
-            return
+            return False
         t = _Track(v.zone_id, v.category, v.box, v.first, v.best, v.last, hits=v.occurrences, samples=v.occurrences)
         t.id, t.seq, t.emitted_ts, t.emitted_score = v.id, next_seq, v.last.ts, v.best.detection.score
         self._tracks.append(t)
+        return True
 
     def close_all(self, ts: float) -> list[Transition]:
         """Close every open violation (e.g. at the end of a file) and forget pending tracks."""

@@ -417,10 +417,10 @@ class Worker:
             # Open clues continue under their ids: from this worker's previous config of the camera
             # (zones edited), or from the camera's previous owner.
             previous = carried.get(cid, []) + (leases.load_open(cid) if leases is not None else [])
+            zone_ids = {z.id for z in cam.cfg.zones.zones}
             for v, next_seq in previous:
-                if v.zone_id in {z.id for z in cam.cfg.zones.zones}:
-                    if v.id not in {o.id for o in cam.confirmer.open_violations}:
-                        cam.confirmer.adopt(v, next_seq)
+                if v.zone_id in zone_ids:
+                    if cam.confirmer.adopt(v, next_seq):
                         log.info("camera %s: continuing open clue %s", cid, v.id)
                 else:
                     log.warning("camera %s: open clue %s left as it was: zone %s was removed", cid, v.id, v.zone_id)
