@@ -12,7 +12,8 @@ from conftest import shared_file
 
 from xuncha.cli import main
 from xuncha.config import ConfigError
-from xuncha.detector.cards import find_card, list_cards, load_card, load_detector, model_dirs, resolve_file
+from xuncha.detector.cards import find_card, list_cards, load_detector, model_dirs, resolve_file
+from xuncha.detector.modelcard import load_card
 from xuncha.detector.onnx import ModelError, file_checksum
 
 NAMES = ["yolo11n_coco_int8_320", "yolov8n_coco_int8", "yolox_nano_coco"]

@@ -37,6 +37,7 @@ from shapely.geometry import Point, Polygon
 
 from xuncha.config import ConfigError, read_yaml, validate
 from xuncha.taxonomy import Taxonomy, load_taxonomy
+from xuncha.train.split import STREET_TRASHBAGS_SPLIT, Split, split_photos
 from xuncha.zones.model import Zone
 
 START = datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC)  # wall time of every scenario's first frame
@@ -197,21 +198,29 @@ class Cutout:
 
 
 class CutoutLibrary:
-    """Instances of the street_trashbags data set usable as cut-outs (whole, clear of the border)."""
+    """Instances of the street_trashbags data set usable as cut-outs (whole, clear of the border).
+
+    Only photos of one split are used: evaluation scenes take the test photos, which no model trained
+    with `xuncha train` on the same split file has seen; training composites take the train photos.
+    """
 
     MIN_SIDE_PX = 60
     MIN_POINTS = 8
 
-    def __init__(self, dataset_dir: Path) -> None:
+    def __init__(self, dataset_dir: Path, split: Split = "test", split_file: Path = STREET_TRASHBAGS_SPLIT) -> None:
         self.dataset_dir = dataset_dir
         if not dataset_dir.is_dir():
             raise ConfigError(f"cut-out data set not found: {dataset_dir}")
+        self.split = split
+        self.photos = {p.stem for p in split_photos(dataset_dir, split, split_file)}
 
     @cached_property
     def refs(self) -> list[str]:
         """Usable instances as '<stem>#<line>', sorted (the order the seed picks from)."""
         out = []
         for lab in sorted(self.dataset_dir.glob("*/labels/*.txt")):
+            if lab.stem not in self.photos:
+                continue
             for n, line in enumerate(lab.read_text().splitlines()):
                 pts = _polygon(line)
                 if pts is None or len(pts) < self.MIN_POINTS:
@@ -223,11 +232,13 @@ class CutoutLibrary:
                 if inside and side >= self.MIN_SIDE_PX and 0.5 <= (y2 - y1) / (x2 - x1) <= 2.0:
                     out.append(f"{lab.stem}#{n}")
         if not out:
-            raise ConfigError(f"no usable cut-outs in {self.dataset_dir}")
+            raise ConfigError(f"no usable cut-outs in the {self.split} photos of {self.dataset_dir}")
         return out
 
     def get(self, ref: str) -> Cutout:
         stem, _, line = ref.partition("#")
+        if stem not in self.photos:
+            raise ConfigError(f"cut-out {ref!r}: not one of the {self.split} photos of the split file")
         labels = list(self.dataset_dir.glob(f"*/labels/{stem}.txt"))
         if not labels or not line.isdigit():
             raise ConfigError(f"cut-out {ref!r}: no label file {stem}.txt in {self.dataset_dir}")

@@ -12,7 +12,8 @@ import av
 import cv2
 import numpy as np
 
-from xuncha.detector.cards import ModelCard, find_card, list_cards, load_detector, resolve_file
+from xuncha.detector.cards import find_card, list_cards, load_detector, resolve_file
+from xuncha.detector.modelcard import ModelCard
 from xuncha.detector.onnx import ModelError, file_checksum
 from xuncha.types import Detection
 

@@ -17,20 +17,16 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
+from xuncha.detector.modelcard import Family, ModelCard
 from xuncha.types import Detection
-
-if TYPE_CHECKING:
-    from xuncha.detector.cards import ModelCard
 
 log = logging.getLogger(__name__)
 
-Family = Literal["ultralytics", "yolox"]
 STRIDES = (8, 16, 32)
 PAD_VALUE = 114
 MAX_NMS = 30000  # candidates handed to NMS, as Ultralytics

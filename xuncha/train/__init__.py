@@ -1,0 +1,1 @@
+"""Training a detector (`xuncha train`). Only `split` and `prepare` are importable without the [train] extra."""
