@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +54,29 @@ def pg_schema_url(prefix: str = "t") -> Iterator[str]:
         with admin.connect() as c:
             c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def amqp_vhost() -> Iterator[str]:
+    """URL of a fresh RabbitMQ vhost (made with rabbitmqctl, deleted afterwards): services that use
+    the default exchange and queue names can run beside the other users of the server."""
+    if not listening(5672):
+        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672")
+    vhost = f"xuncha-test-{uuid.uuid4().hex[:8]}"
+    ctl = ["rabbitmqctl", "-q"]
+    try:
+        subprocess.run([*ctl, "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+    except (FileNotFoundError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"cannot create a RabbitMQ vhost with rabbitmqctl: {e}")
+    subprocess.run([*ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, timeout=60)
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    subprocess.run([*ctl, "delete_vhost", vhost], check=False, timeout=60)
 
 
 @pytest.hookimpl(hookwrapper=True)

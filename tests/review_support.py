@@ -42,6 +42,12 @@ from xuncha.review.intake import ingest
 auth.HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672//"
+# `python -c RUN review ...`: the review command as `xuncha` would register it, without xuncha/cli.py.
+RUN = (
+    "import argparse, sys; from xuncha.review import cli; p = argparse.ArgumentParser(prog='xuncha');"
+    " cli.register(p.add_subparsers(dest='command', required=True)); a = p.parse_args(sys.argv[1:]);"
+    " sys.exit(a.func(a))"
+)
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
 
 CATEGORIES = {"0507": ("乱堆物堆料", "乱堆放"), "0102": ("暴露垃圾", None), "0508": ("占道经营", "乱摆卖")}

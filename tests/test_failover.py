@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,12 +29,6 @@ CAMS = [f"cam-{i}" for i in range(4)]
 WHOLE = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -46,21 +39,6 @@ def _free_port() -> int:
 def pg_schema() -> Iterator[str]:
     with pg_schema_url("failover") as url:
         yield url
-
-
-@pytest.fixture
-def amqp_vhost() -> Iterator[str]:
-    if not _listening(5672):
-        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672")
-    vhost = f"xuncha-test-{uuid.uuid4().hex[:8]}"
-    ctl = ["rabbitmqctl", "-q"]
-    try:
-        subprocess.run([*ctl, "add_vhost", vhost], check=True, capture_output=True, timeout=60)
-    except (FileNotFoundError, subprocess.CalledProcessError) as e:
-        pytest.skip(f"cannot create a RabbitMQ vhost with rabbitmqctl: {e}")
-    subprocess.run([*ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, timeout=60)
-    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    subprocess.run([*ctl, "delete_vhost", vhost], check=False, timeout=60)
 
 
 def _health(port: int) -> dict | None:

@@ -254,4 +254,4 @@ def test_metrics_and_health(env) -> None:
     client.post("/api/clues/clue-002/undo")  # a gauge of standing decisions: the undone one leaves it
     text = svc.get("/metrics", headers={"Authorization": f"Bearer {tokens['worker']}"}).text
     assert 'reason="fixture"' not in text and "xuncha_review_pending_clues 3.0" in text
-    assert svc.get("/health").json() == {"status": "ok", "database": True}
+    assert svc.get("/health").json() == {"status": "ok", "database": True, "dead_letters": 0}

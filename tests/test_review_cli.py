@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 from kombu import Connection
-from review_support import make_event, write_evidence
+from review_support import RUN, make_event, write_evidence
 
 from xuncha.clues.broker import CluePublisher, embedded_broker_url
 from xuncha.config import ConfigError
@@ -26,12 +26,6 @@ from xuncha.review.config import load_review_config
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "xuncha" / "configs" / "review.yaml"
-# The review command as `xuncha` would register it, without depending on xuncha/cli.py.
-RUN = (
-    "import argparse, sys; from xuncha.review import cli; p = argparse.ArgumentParser(prog='xuncha');"
-    " cli.register(p.add_subparsers(dest='command', required=True)); a = p.parse_args(sys.argv[1:]);"
-    " sys.exit(a.func(a))"
-)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,7 +23,8 @@ from kombu.message import Message
 from pydantic import ValidationError
 
 from xuncha.clues.contracts import ClueEvent
-from xuncha.redact import mask_url
+from xuncha.clues.limits import MAX_MESSAGE_BYTES
+from xuncha.redact import clip, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +266,26 @@ class ClueSpool:
         return True
 
 
+class Poison(Exception):
+    """Raised by a consume() handler for an event that can never be applied (the database refuses
+    it, its category is unknown): the message goes to the dead letters instead of being retried."""
+
+
+@dataclass(frozen=True)
+class BadMessage:
+    """A message that cannot be applied: what a dead-letter store keeps (the body may be large)."""
+
+    queue: str
+    reason: str
+    body: bytes
+    message_id: str | None
+    routing_key: str | None
+
+
+def _log_and_drop(bad: BadMessage) -> None:
+    log.error("rejecting invalid clue message %s: %s; body: %s", bad.message_id, bad.reason, clip(bad.body))
+
+
 def consume(
     url: str,
     handler: Callable[[ClueEvent], Any],
@@ -274,30 +295,48 @@ def consume(
     timeout: float | None = None,
     stop: threading.Event | None = None,
     poll_interval: float = 0.2,
+    dead_letter: Callable[[BadMessage], Any] = _log_and_drop,
 ) -> int:
     """Feed events from the review queue to `handler`, acking each after it returns.
 
     Returns the number handled, after `limit` events, after `timeout` seconds without a message, or
     when `stop` is set. A handler that raises gets its message requeued and the exception propagates.
-    Bodies that are not a valid ClueEvent are logged in full and rejected (requeueing would loop).
+    Bodies over MAX_MESSAGE_BYTES or not a valid ClueEvent, and events the handler calls Poison, go
+    to `dead_letter` and are acked after it returns (if it raises, the message is requeued).
     """
     count = 0
 
+    def bury(message: Message, body: bytes, reason: str) -> None:
+        bad = BadMessage(
+            queue=topology.queue_name,
+            reason=reason,
+            body=body,
+            message_id=message.properties.get("message_id"),
+            routing_key=message.delivery_info.get("routing_key"),
+        )
+        try:
+            dead_letter(bad)
+        except BaseException:
+            message.reject(requeue=True)
+            raise
+        message.ack()
+
     def on_message(message: Message) -> None:
         nonlocal count
+        body = message.body if isinstance(message.body, bytes) else str(message.body).encode("utf-8")
+        if len(body) > MAX_MESSAGE_BYTES:
+            bury(message, body, f"message of {len(body)} bytes is over the limit of {MAX_MESSAGE_BYTES}")
+            return
         try:
-            event = ClueEvent.model_validate_json(message.body)
+            event = ClueEvent.model_validate_json(body)
         except ValidationError as e:
-            log.error(
-                "rejecting invalid clue message %s: %s; body: %r",
-                message.properties.get("message_id"),
-                e,
-                message.body,
-            )
-            message.reject(requeue=False)
+            bury(message, body, f"invalid clue event: {e}")
             return
         try:
             handler(event)
+        except Poison as e:
+            bury(message, body, str(e))
+            return
         except BaseException:
             message.reject(requeue=True)
             raise
@@ -331,11 +370,13 @@ def collect_events(url: str, *, limit: int, timeout: float, topology: Topology =
 
 
 __all__ = [
+    "BadMessage",
     "DEFAULT_BROKER_URL",
     "DEFAULT_RETRY_POLICY",
     "DEFAULT_TOPOLOGY",
     "ClueSpool",
     "CluePublisher",
+    "Poison",
     "PublishError",
     "Topology",
     "collect_events",

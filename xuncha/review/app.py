@@ -28,7 +28,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.review import auth, decisions, stats
+from xuncha.review import auth, deadletter, decisions, stats
 from xuncha.review.auth import COOKIE, CSRF_HEADER, Principal
 from xuncha.review.cases import outbox_depth
 from xuncha.review.config import ReviewConfig
@@ -178,6 +178,9 @@ def _metrics(st: ReviewState) -> bytes:
                 o = GaugeMetricFamily("xuncha_review_outbox_depth", "Cases not yet published to dispatch")
                 o.add_metric([], outbox_depth(s))
                 yield o
+                d = GaugeMetricFamily("xuncha_review_dead_letters", "Clue messages intake could not apply")
+                d.add_metric([], deadletter.count(s))
+                yield d
 
     registry = CollectorRegistry()
     registry.register(Collector())
@@ -211,10 +214,12 @@ def create_app(
         try:
             with _db(request) as s:
                 s.execute(text("SELECT 1"))
+                dead = deadletter.count(s)
         except Exception as e:  # noqa: BLE001 - health reports, never raises
             log.warning("health: database: %s", type(e).__name__)
             return JSONResponse({"status": "error", "database": False}, status_code=503)
-        return JSONResponse({"status": "ok", "database": True})
+        # Dead letters need an admin's look, but the service itself is healthy.
+        return JSONResponse({"status": "ok", "database": True, "dead_letters": dead})
 
     @app.get("/login")
     def login_page(request: Request, next: str = "/") -> Response:

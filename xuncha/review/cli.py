@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 
 from xuncha.config import ConfigError
 from xuncha.redact import mask_url
-from xuncha.review import auth
+from xuncha.review import auth, deadletter
 from xuncha.review.cases import CaseRelay, case_topology
 from xuncha.review.config import ReviewConfig, load_review_config
 from xuncha.review.db import ROLES, TOKEN_ROLES, open_database
@@ -95,6 +95,38 @@ def _create_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dead_letters(args: argparse.Namespace) -> int:
+    cfg, _ = load_review_config(args.config)
+    engine, sessions = open_database(cfg.db_url)
+    try:
+        if args.dl_command == "list":
+            with sessions() as s:
+                rows = deadletter.newest(s, args.limit)
+                print(f"{deadletter.count(s)} dead letter(s)")
+            for r in rows:
+                print(f"{r.id}\t{r.received_at:%Y-%m-%d %H:%M:%S}\t{r.body_size} B\t{r.reason[:120]}")
+        elif args.dl_command == "show":
+            with sessions() as s:
+                r = deadletter.get(s, args.id)
+            print(f"id: {r.id}\nqueue: {r.queue}\nmessage_id: {r.message_id}\nrouting_key: {r.routing_key}")
+            print(f"received_at: {r.received_at.isoformat()}\nsize: {r.body_size} bytes", end="")
+            print(f" (first {len(r.body)} kept)" if r.truncated else "")
+            print(f"reason: {r.reason}\nbody:")
+            sys.stdout.write(r.body[: args.bytes].decode("utf-8", "backslashreplace") + "\n")
+        elif args.dl_command == "requeue":
+            deadletter.requeue(sessions, args.id, cfg.kombu_url)
+            print(f"requeued {args.id}")
+        else:
+            deadletter.drop(sessions, args.id)
+            print(f"dropped {args.id}")
+    except (KeyError, ValueError) as e:
+        print(f"xuncha review dead-letters: {e.args[0]}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="run the review service (web UI, clue intake, case relay)")
     p.add_argument("--config", required=True, type=Path, help="review config YAML (see configs/review.yaml)")
@@ -109,3 +141,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("name")
     t.add_argument("--role", choices=TOKEN_ROLES, default="dispatch")
     t.set_defaults(func=_create_token)
+    d = actions.add_parser("dead-letters", help="clue messages intake could not apply: list, show, requeue, drop")
+    d.set_defaults(func=_dead_letters)
+    dl = d.add_subparsers(dest="dl_command", metavar="COMMAND", required=True)
+    dl.add_parser("list", help="newest first, with the reason").add_argument("--limit", type=int, default=50)
+    show = dl.add_parser("show", help="one dead letter with its body")
+    show.add_argument("id", type=int)
+    show.add_argument("--bytes", type=int, default=4096, help="print at most this much of the body")
+    for name, text in (("requeue", "publish it to the clue queue again and forget it"), ("drop", "forget it")):
+        dl.add_parser(name, help=text).add_argument("id", type=int)

@@ -4,6 +4,9 @@ Every event applied is recorded by its event_id in the same transaction as its e
 redelivered or replayed event changes nothing. Events may arrive out of order (a spool replay):
 each one carries the whole clue, so an `updated` or `closed` event for an unknown clue creates it,
 and an older event than the clue's `last_seq` only adds its evidence when the clue has none.
+
+A message that can never be applied (invalid, too large, refused by the database) goes to the dead
+letters (`deadletter.py`) and the queue moves on; a database that is down is waited for instead.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import threading
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from xuncha.clues.broker import Topology, consume
+from xuncha.clues.broker import Poison, Topology, consume
 from xuncha.clues.contracts import ClueEvent
 from xuncha.redact import mask_url
+from xuncha.review import deadletter
 from xuncha.review.db import Clue, ClueEventRow, utcnow
 
 log = logging.getLogger(__name__)
@@ -91,6 +96,25 @@ def ingest(sessions: sessionmaker, event: ClueEvent) -> bool:
             return apply_event(session, event)
 
 
+def _database_down(e: BaseException) -> bool:
+    """True for errors that pass (connection lost, locked, timed out): retry the message later."""
+    if isinstance(e, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    return isinstance(e, DBAPIError) and e.connection_invalidated
+
+
+def apply_or_poison(sessions: sessionmaker, event: ClueEvent) -> bool:
+    """`ingest`, but an event the database refuses for good (a value too long or out of range) is
+    Poison: dead-lettered instead of blocking every event behind it."""
+    try:
+        return ingest(sessions, event)
+    except SQLAlchemyError as e:
+        if _database_down(e):
+            raise
+        cause = getattr(e, "orig", None) or e
+        raise Poison(f"database refused {event.event_id}: {type(cause).__name__}: {str(cause)[:500]}") from e
+
+
 def run_intake(
     sessions: sessionmaker,
     broker_url: str,
@@ -104,7 +128,13 @@ def run_intake(
     delay = backoff_s
     while not stop.is_set():
         try:
-            consume(broker_url, lambda e: ingest(sessions, e), stop=stop, **kwargs)
+            consume(
+                broker_url,
+                lambda e: apply_or_poison(sessions, e),
+                stop=stop,
+                dead_letter=lambda bad: deadletter.record(sessions, bad),
+                **kwargs,
+            )
             delay = backoff_s
         except Exception as e:  # the message was requeued by consume(); try again after a pause
             log.warning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import xuncha.review.deadletter  # noqa: F401 - its table belongs to the metadata
 from xuncha.review.db import Base
 
 connection = context.config.attributes["connection"]

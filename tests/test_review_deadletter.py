@@ -1,0 +1,311 @@
+"""Dead letters: a poison message costs one message, never the queue, and admins can see and handle it.
+
+Against the real brokers (embedded SQLite, RabbitMQ) and databases (SQLite, PostgreSQL), and the real
+review service in a subprocess: a 5 MB garbage message costs well under a second, /health answers
+throughout, SIGTERM stops the service within seconds and nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from kombu import Connection, Producer
+from review_support import RABBIT_URL, RUN, database, make_event
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import sessionmaker
+
+from xuncha.clues.broker import BadMessage, Topology, consume, embedded_broker_url
+from xuncha.clues.limits import MAX_MESSAGE_BYTES
+from xuncha.review import cli, deadletter
+from xuncha.review.db import Clue, make_engine, open_database
+from xuncha.review.intake import run_intake
+
+GARBAGE = (b"not json " + b"abcdefghijklmnopqrstuvwxyz" * 210_000)[: 5 * 1024 * 1024]  # 5 MB of letters
+
+
+def publish_raw(url: str, topo: Topology, body: bytes, message_id: str = "garbage-1") -> None:
+    """What a foreign or broken producer sends: any bytes, to the clue exchange."""
+    with Connection(url, connect_timeout=5) as conn:
+        Producer(conn).publish(
+            body,
+            exchange=topo.exchange,
+            routing_key="clue.opened.0507",
+            declare=[topo.queue],
+            delivery_mode=2,
+            content_type="application/json",
+            content_encoding="utf-8",
+            message_id=message_id,
+        )
+
+
+def remaining(url: str, topo: Topology) -> list[bytes]:
+    """Bodies still in the queue (taken off it)."""
+    bodies: list[bytes] = []
+    with Connection(url, connect_timeout=5) as conn:
+        queue = topo.queue(conn.default_channel)
+        queue.declare()
+        while (msg := queue.get()) is not None:
+            bodies.append(msg.body if isinstance(msg.body, bytes) else msg.body.encode())  # py-amqp decodes
+            msg.ack()
+    return bodies
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 20, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Topology]]:
+    suffix = uuid.uuid4().hex[:8]
+    topo = Topology(exchange_name=f"t.clues.{suffix}", queue_name=f"t.review.{suffix}")
+    url = embedded_broker_url(tmp_path / "broker.sqlite") if request.param == "embedded" else RABBIT_URL
+    try:
+        with Connection(url, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"RabbitMQ unavailable: {e}")
+    yield url, topo
+    if request.param == "rabbitmq":
+        with Connection(url) as conn:
+            topo.queue(conn.channel()).delete()
+            topo.exchange(conn.channel()).delete()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path):
+    with database(request.param, tmp_path) as (url, sessions):
+        yield url, sessions
+
+
+def test_garbage_5mb_is_dead_lettered_in_well_under_a_second_and_the_queue_moves_on(broker, db) -> None:
+    url, topo = broker
+    _db_url, sessions = db
+    publish_raw(url, topo, GARBAGE)
+    publish_raw(url, topo, make_event(1).model_dump_json().encode(), message_id="clue-001:0")
+    buried: list[float] = []
+
+    def bury(bad: BadMessage) -> None:
+        deadletter.record(sessions, bad)
+        buried.append(time.perf_counter())
+
+    t0 = time.perf_counter()
+    handled = consume(url, lambda e: None, topology=topo, timeout=1.0, dead_letter=bury)
+    cost = buried[0] - t0  # connecting, fetching the 5 MB, refusing it and recording it
+    print(f"5 MB garbage message: {cost * 1000:.0f} ms from consume() start to dead letter recorded")
+    assert cost < 1.0 and handled == 1
+    with sessions() as s:
+        (row,) = deadletter.newest(s)
+        assert row.queue == topo.queue_name and row.message_id == "garbage-1"
+        assert row.body_size == len(GARBAGE) and row.truncated and row.body == GARBAGE[:MAX_MESSAGE_BYTES]
+        assert "over the limit" in row.reason and row.received_at is not None
+    assert remaining(url, topo) == []  # acked once recorded, not redelivered
+
+
+def test_invalid_json_is_kept_whole_and_can_be_fixed_and_requeued(broker, db) -> None:
+    url, topo = broker
+    _db_url, sessions = db
+    publish_raw(url, topo, b'{"kind": "opened", "clue_id": "x"')
+    good = make_event(7)
+    bad_score = good.model_dump(mode="json") | {"score": 2.0}  # valid JSON, fails the schema
+    publish_raw(url, topo, json.dumps(bad_score).encode(), message_id="bad-score")
+    consume(url, lambda e: None, topology=topo, timeout=0.5, dead_letter=lambda b: deadletter.record(sessions, b))
+    with sessions() as s:
+        rows = deadletter.newest(s)
+        assert [r.message_id for r in rows] == ["bad-score", "garbage-1"]
+        assert "invalid clue event" in rows[1].reason and "EOF" in rows[1].reason
+        assert rows[1].body == b'{"kind": "opened", "clue_id": "x"' and not rows[1].truncated
+    assert "score" in rows[0].reason
+    deadletter.requeue(sessions, rows[1].id, url, topo)  # the very same bytes go back to the queue
+    assert remaining(url, topo) == [b'{"kind": "opened", "clue_id": "x"']
+    with sessions() as s:
+        assert [r.message_id for r in deadletter.newest(s)] == ["bad-score"]
+
+
+def test_message_stays_queued_when_the_dead_letter_store_is_down(broker) -> None:
+    url, topo = broker
+    publish_raw(url, topo, b"garbage")
+
+    def down(bad: BadMessage) -> None:
+        raise ConnectionError("database down")
+
+    with pytest.raises(ConnectionError):
+        consume(url, lambda e: None, topology=topo, timeout=1.0, dead_letter=down)
+    assert remaining(url, topo) == [b"garbage"]  # requeued, not lost
+
+
+@pytest.mark.postgres
+def test_event_postgresql_refuses_costs_one_message_and_requeues_after_the_fix(broker, tmp_path: Path) -> None:
+    url, topo = broker
+    with database("postgresql", tmp_path) as (_u, sessions):
+        with sessions.begin() as s:  # PostgreSQL refuses one camera's clues for good (like a too-long value)
+            s.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN"
+                    " RAISE EXCEPTION 'camera % refused', NEW.camera_id; END $$ LANGUAGE plpgsql;"
+                    " CREATE TRIGGER refuse BEFORE INSERT ON clues FOR EACH ROW"
+                    " WHEN (NEW.camera_id = 'poison') EXECUTE FUNCTION refuse();"
+                )
+            )
+        events = [make_event(1), make_event(2, camera="poison"), make_event(3), make_event(4)]
+        for ev in events:
+            publish_raw(url, topo, ev.model_dump_json().encode(), message_id=ev.event_id)
+        stop = threading.Event()
+        t = threading.Thread(target=run_intake, args=(sessions, url, stop), kwargs={"topology": topo})
+        t.start()
+        try:
+            wait_until(lambda: _clues(sessions) == 3, what="the three good clues behind the poison one")
+            with sessions() as s:
+                (row,) = deadletter.newest(s)
+            assert row.message_id == "clue-002:0" and "database refused clue-002:0" in row.reason
+            assert "camera poison refused" in row.reason
+            with sessions.begin() as s:
+                s.execute(text("DROP TRIGGER refuse ON clues"))
+            deadletter.requeue(sessions, row.id, url, topo)
+            wait_until(lambda: _clues(sessions) == 4, what="the requeued clue")
+        finally:
+            stop.set()
+            t.join(10)
+        with sessions() as s:
+            assert deadletter.count(s) == 0
+
+
+def _clues(sessions) -> int:
+    with sessions() as s:
+        return s.scalar(select(func.count()).select_from(Clue)) or 0
+
+
+def test_cli_lists_shows_requeues_and_drops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "review.yaml"
+    path.write_text(yaml.safe_dump({"data_dir": "data"}), encoding="utf-8")
+    broker_url = embedded_broker_url(tmp_path / "data" / "broker.sqlite")
+    engine, sessions = open_database(f"sqlite:///{tmp_path / 'data' / 'review.sqlite'}")
+    for i, body in enumerate((b"{broken", GARBAGE)):
+        deadletter.record(sessions, BadMessage("xuncha.clues.review", f"reason {i}", body, f"m{i}", "clue.opened.0507"))
+    engine.dispose()
+    parser = cli.argparse.ArgumentParser(prog="xuncha")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+
+    def run(*words: str) -> tuple[int, str, str]:
+        args = parser.parse_args(["review", "--config", str(path), "dead-letters", *words])
+        rc = args.func(args)
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    rc, out, _ = run("list")
+    assert rc == 0 and out.splitlines()[0] == "2 dead letter(s)" and "\treason 1" in out.splitlines()[1]
+    rc, out, _ = run("show", "2", "--bytes", "20")
+    assert rc == 0 and f"size: {len(GARBAGE)} bytes (first {MAX_MESSAGE_BYTES} kept)" in out
+    assert out.rstrip().endswith(GARBAGE[:20].decode()) and len(out) < 1000
+    rc, _, err = run("requeue", "2")
+    assert rc == 1 and "cannot requeue" in err  # only a prefix was kept
+    assert run("requeue", "1")[0] == 0
+    assert remaining(broker_url, Topology()) == [b"{broken"]
+    assert run("drop", "2")[0] == 0
+    rc, _, err = run("drop", "2")
+    assert rc == 1 and "no dead letter 2" in err
+    assert run("list")[1].splitlines() == ["0 dead letter(s)"]
+
+
+# ---- the real service
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def service_broker(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The service's broker URL: the embedded default, or a fresh RabbitMQ vhost (default queue names)."""
+    if request.param == "embedded":
+        return embedded_broker_url(tmp_path / "data" / "broker.sqlite")
+    return request.getfixturevalue("amqp_vhost")
+
+
+def test_service_survives_5mb_garbage_and_stops_on_sigterm_without_losing_it(
+    service_broker: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    path = tmp_path / "review.yaml"
+    cfg = {"data_dir": "data", "port": port, "cookie_secure": False, "broker_url": service_broker}
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    log = open(tmp_path / "service.log", "w")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN, "review", "--config", str(path)], stdout=log, stderr=log, env=env
+    )
+    topo = Topology()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+
+            def health() -> dict | None:
+                try:
+                    return http.get("/health").json()
+                except httpx.TransportError:
+                    return None
+
+            wait_until(lambda: health() or proc.poll() is not None, 60, "the service")
+            assert proc.poll() is None, (tmp_path / "service.log").read_text()
+            publish_raw(service_broker, topo, GARBAGE)
+            publish_raw(service_broker, topo, make_event(1).model_dump_json().encode(), message_id="clue-001:0")
+            slowest, t0 = 0.0, time.monotonic()
+            while True:
+                t = time.monotonic()
+                h = health()
+                slowest = max(slowest, time.monotonic() - t)
+                assert h is not None and h["status"] == "ok"
+                if h["dead_letters"] == 1:
+                    break
+                assert time.monotonic() - t0 < 20, "the garbage did not reach the dead letters"
+                time.sleep(0.05)
+            print(f"/health: slowest answer {slowest * 1000:.0f} ms while the 5 MB message went through")
+            assert slowest < 1.0
+            wait_until(lambda: _clues_in(tmp_path) == 1, 20, "the valid event behind the garbage")
+
+            # SIGTERM right after two more garbage messages: the service stops within seconds, and
+            # each message is either a dead letter or still queued.
+            publish_raw(service_broker, topo, GARBAGE, message_id="garbage-2")
+            publish_raw(service_broker, topo, b"{", message_id="garbage-3")
+            t = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(15)
+            print(f"SIGTERM to exit: {time.monotonic() - t:.1f} s")
+            assert time.monotonic() - t < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    engine, sessions = open_database(f"sqlite:///{tmp_path / 'data' / 'review.sqlite'}")
+    with sessions() as s:
+        buried = [r.message_id for r in deadletter.newest(s)]
+    engine.dispose()
+    queued = remaining(service_broker, topo)
+    assert len(buried) + len(queued) == 3 and buried[-1] == "garbage-1", (buried, len(queued))
+    assert "Traceback" not in (tmp_path / "service.log").read_text()
+    assert max(len(line) for line in (tmp_path / "service.log").read_text().splitlines()) < 3000  # bounded logs
+
+
+def _clues_in(tmp_path: Path) -> int:
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'review.sqlite'}")  # the service migrated it
+    try:
+        return _clues(sessionmaker(engine))
+    finally:
+        engine.dispose()

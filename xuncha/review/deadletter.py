@@ -1,0 +1,112 @@
+"""Dead letters: clue messages intake could not apply (invalid, over the size limit, refused by the
+database, unknown category), kept with the reason so that one bad message costs one message.
+
+A message is written here before it is acked, so nothing acknowledged is lost. Bodies up to
+MAX_MESSAGE_BYTES are kept whole (an admin can requeue them after fixing the cause); larger ones
+keep only their first MAX_MESSAGE_BYTES and cannot be requeued.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from kombu import Connection, Producer
+from sqlalchemy import Boolean, Integer, LargeBinary, String, Text, delete, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from xuncha.clues.broker import DEFAULT_TOPOLOGY, BadMessage, Topology
+from xuncha.clues.limits import MAX_MESSAGE_BYTES
+from xuncha.redact import clip, mask_url
+from xuncha.review.db import Base, utcnow
+
+log = logging.getLogger(__name__)
+REASON_CHARS = 2000
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    routing_key: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    body: Mapped[bytes] = mapped_column(LargeBinary, doc="The body, or its first MAX_MESSAGE_BYTES")
+    body_size: Mapped[int] = mapped_column(Integer, doc="Size of the whole body in bytes")
+    truncated: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+def _short(text: str | None, n: int = 255) -> str | None:
+    return None if text is None else text[:n]
+
+
+def record(sessions: sessionmaker, bad: BadMessage) -> int:
+    """Store `bad` (raises if the database is down: the caller then keeps the message). Returns its id."""
+    row = DeadLetter(
+        queue=bad.queue[:255],
+        message_id=_short(bad.message_id),
+        routing_key=_short(bad.routing_key),
+        reason=bad.reason[:REASON_CHARS],
+        body=bad.body[:MAX_MESSAGE_BYTES],
+        body_size=len(bad.body),
+        truncated=len(bad.body) > MAX_MESSAGE_BYTES,
+    )
+    with sessions.begin() as s:
+        s.add(row)
+        s.flush()
+        dead_id = row.id
+    log.error(
+        "dead letter %d from %s (message %s): %s; body: %s",
+        dead_id,
+        bad.queue,
+        _short(bad.message_id, 100),
+        clip(bad.reason),
+        clip(bad.body),
+    )
+    return dead_id
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(DeadLetter)) or 0)
+
+
+def newest(session: Session, limit: int = 100) -> list[DeadLetter]:
+    return list(session.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)))
+
+
+def get(session: Session, dead_id: int) -> DeadLetter:
+    row = session.get(DeadLetter, dead_id)
+    if row is None:
+        raise KeyError(f"no dead letter {dead_id}")
+    return row
+
+
+def requeue(sessions: sessionmaker, dead_id: int, broker_url: str, topology: Topology = DEFAULT_TOPOLOGY) -> None:
+    """Publish a dead letter's body again to the clue exchange, then forget it (intake deduplicates
+    events, so a crash in between costs nothing). ValueError for a truncated body."""
+    with sessions() as s:
+        row = get(s, dead_id)
+    if row.truncated:
+        raise ValueError(f"dead letter {dead_id} kept only {len(row.body)} of {row.body_size} bytes: cannot requeue")
+    with Connection(broker_url, connect_timeout=5) as conn:
+        Producer(conn).publish(
+            row.body,
+            exchange=topology.exchange,
+            routing_key=row.routing_key or "clue.requeued",
+            declare=[topology.queue],
+            delivery_mode=2,
+            content_type="application/json",
+            content_encoding="utf-8",
+            message_id=row.message_id,
+            retry=True,
+            retry_policy={"max_retries": 3},
+        )
+    drop(sessions, dead_id)
+    log.info("dead letter %d requeued to %s on %s", dead_id, topology.exchange_name, mask_url(broker_url))
+
+
+def drop(sessions: sessionmaker, dead_id: int) -> None:
+    with sessions.begin() as s:
+        if s.execute(delete(DeadLetter).where(DeadLetter.id == dead_id)).rowcount == 0:
+            raise KeyError(f"no dead letter {dead_id}")
