@@ -65,11 +65,11 @@ class OpenClue(_Base):
 
 def _sighting_json(s: Sighting) -> dict:
     d = s.detection
-    return {"ts": s.ts, "label": d.label, "score": d.score, "box": list(d.box), "model": d.model}
+    return {"ts": s.ts, "label": d.label, "score": d.score, "box": list(d.box), "model": d.model, "text": d.text}
 
 
 def _sighting(d: dict) -> Sighting:
-    return Sighting(d["ts"], Detection(d["label"], d["score"], tuple(d["box"]), d["model"]))
+    return Sighting(d["ts"], Detection(d["label"], d["score"], tuple(d["box"]), d["model"], d.get("text", "")))
 
 
 def violation_json(v: Violation) -> str:

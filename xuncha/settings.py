@@ -17,6 +17,8 @@ from xuncha.config import ConfigError, TimeZoneName, read_yaml, validate
 from xuncha.confirm import ConfirmParams
 from xuncha.detector.stationary import StationaryParams
 from xuncha.taxonomy import Taxonomy, load_taxonomy
+from xuncha.text.ocr import ocr_available
+from xuncha.text.stage import TextParams
 from xuncha.zones.model import ZoneSet, check_zone_set
 from xuncha.zones.regions import Region
 
@@ -101,6 +103,9 @@ class WorkerConfig(BaseModel):
     detectors: DetectorSettings = Field(default_factory=DetectorSettings)
     stationary: dict[str, float] = Field(default_factory=dict, description="StationaryParams overrides")
     confirm: dict[str, float] = Field(default_factory=dict, description="ConfirmParams overrides")
+    text: dict[str, float] = Field(
+        default_factory=dict, description="TextParams overrides (OCR schedule of zones with a text rule)"
+    )
     cameras: list[CameraConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -118,6 +123,9 @@ class WorkerConfig(BaseModel):
 
     def stationary_params(self) -> StationaryParams:
         return StationaryParams(**self.stationary)
+
+    def text_params(self) -> TextParams:
+        return TextParams(**{k: int(v) if k in ("every_n", "min_gap") else v for k, v in self.text.items()})
 
 
 def _resolve(base: Path, p: Path | None) -> Path | None:
@@ -147,12 +155,24 @@ def resolve_config(cfg: WorkerConfig, base: Path, source: str) -> tuple[WorkerCo
     try:
         cfg.confirm_params(1.0)
         cfg.stationary_params()
+        cfg.text_params()
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{source}: confirm/stationary: {e}") from None
+        raise ConfigError(f"{source}: confirm/stationary/text: {e}") from None
     taxonomy = load_taxonomy(cfg.taxonomy)
     for cam in cfg.cameras:
         try:
             check_zone_set(cam.id, cam.zones, taxonomy)
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
+    if not ocr_available():
+        needs = [
+            f"camera {cam.id}, zone {z.id}, rules[{i}] (labels {r.labels})"
+            for cam in cfg.cameras
+            for z in cam.zones.zones
+            for i, r in enumerate(z.rules)
+            if r.is_text_rule
+        ]
+        if needs:
+            needed = "; ".join(needs)
+            raise ConfigError(f"{source}: text rules need OCR, not installed (pip install 'xuncha[ocr]'): {needed}")
     return cfg, taxonomy

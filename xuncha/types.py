@@ -16,12 +16,14 @@ BoxXYXY = tuple[float, float, float, float]
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """One object found in one frame; `box` is x1, y1, x2, y2 in source-image pixels."""
+    """One object found in one frame; `box` is x1, y1, x2, y2 in source-image pixels; `text` what the
+    text stage read there (empty for other models)."""
 
     label: str
     score: float
     box: BoxXYXY
     model: str = ""
+    text: str = ""
 
     @property
     def area(self) -> float:

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from xuncha.clues.broker import CluePublisher, ClueSpool, embedded_broker_url
@@ -53,6 +54,8 @@ from xuncha.streams.feed import Feed, paced
 from xuncha.streams.file import FileSource
 from xuncha.streams.rtsp import RtspSource
 from xuncha.taxonomy import Taxonomy
+from xuncha.text.ocr import RapidOcr, load_reference
+from xuncha.text.stage import OCR_MODEL, OcrLine, TextStage
 from xuncha.types import Detection, Frame
 from xuncha.zones.match import ZoneMatcher, zone_polygon_px
 from xuncha.zones.model import Zone
@@ -74,6 +77,7 @@ class Camera:
     region: Region | None
     stationary: StationaryObjectModel | None
     matcher: ZoneMatcher | None = None
+    text: TextStage | None = None  # zones with a text rule; built with the matcher
     frame_size: tuple[int, int] = (0, 0)
     fixtures: list[FixtureSetting] = field(default_factory=list)  # from the config and the review service
     last_ts: float = 0.0
@@ -157,6 +161,10 @@ class Worker:
         self.models = [ModelChecksum(name=d.name, checksum=d.checksum) for d in self.detectors]
         if cfg.detectors.stationary:
             self.models.append(ModelChecksum(name=STATIONARY_MODEL, checksum=None))
+        self.text_params = cfg.text_params()
+        self._ocr: RapidOcr | None = None  # one engine for the loop's thread, built for the first text zone
+        if any(r.is_text_rule for c in cfg.cameras for z in c.zones.zones for r in z.rules):
+            self.models.append(ModelChecksum(name=OCR_MODEL, checksum=None))
         self.regions = RegionIndex.from_geojson(cfg.regions) if cfg.regions else None
         data_dir = Path(cfg.data_dir)
         self.evidence = EvidenceStore(cfg.evidence_dir or data_dir / "evidence")
@@ -485,10 +493,20 @@ class Worker:
         if cam.matcher is None or cam.frame_size != frame.size:  # first frame, or the stream changed size
             cam.frame_size = frame.size
             cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size)
+            cam.text = TextStage.for_zones(
+                cam.cfg.zones, frame.size, self._read_text, self.text_params, load_reference(cam.cfg.zones, frame.size)
+            )
             cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, frame.size))
+        if cam.text is not None:
+            dets = dets + cam.text.update(frame.image)
         candidates = cam.matcher.match(dets, datetime.fromtimestamp(frame.ts, self.tz))
         for t in cam.confirmer.step(frame.ts, candidates, ref=frame):
             self._publish_transition(cam, t, emit)
+
+    def _read_text(self, image: np.ndarray) -> list[OcrLine]:
+        if self._ocr is None:
+            self._ocr = RapidOcr(self.cfg.detectors.threads)
+        return self._ocr(image)
 
     # -- events ------------------------------------------------------------------------------
 

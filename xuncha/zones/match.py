@@ -143,6 +143,8 @@ def _accepts(cr: _CompiledRule, frame: _FrameDetections, anchors: _ZoneAnchors, 
     # Cheapest tests first; the polygon tests run once per zone and frame, only if some detection gets there.
     if det.label not in cr.labels or det.score < rule.min_score:
         return False
+    if rule.text is not None and not rule.text.matches(det.text):
+        return False
     if not rule.min_area <= frame.area_fraction[i] <= rule.max_area:
         return False
     if cr.exclude and frame.covered(i, cr.exclude, rule.exclude_overlap):

@@ -6,6 +6,7 @@ generated from these models. Errors inside a zone start with the zone id.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -21,10 +22,46 @@ from shapely.validation import explain_validity
 
 from xuncha.config import ConfigError
 from xuncha.taxonomy import Taxonomy
+from xuncha.text.patterns import TEXT_LABELS, phone_numbers
 from xuncha.zones.geometry import parse_hours
 
 # Normalised area below which a polygon is degenerate (~20 px² on a 1920x1080 frame).
 MIN_POLYGON_AREA = 1e-5
+
+
+class TextPattern(BaseModel):
+    """What the text a text rule reads must contain: any one of the given tests passing is enough."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: bool = Field(False, description="A phone number: mobile 1[3-9] + 9 digits, or a landline with area code")
+    keywords: list[str] = Field(
+        default_factory=list, description="Any of these words, e.g. [办证, 贷款, 开锁, 疏通, 招聘]"
+    )
+    regex: str | None = Field(None, description="A Python regular expression searched in the text")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"invalid regular expression {v!r}: {e}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> TextPattern:
+        if not (self.phone or self.keywords or self.regex):
+            raise ValueError("give phone: true, keywords or regex (or leave text out to accept any text)")
+        return self
+
+    def matches(self, text: str) -> bool:
+        return (
+            (self.phone and bool(phone_numbers(text)))
+            or any(k in text for k in self.keywords)
+            or (self.regex is not None and re.search(self.regex, text) is not None)
+        )
 
 
 class Rule(BaseModel):
@@ -71,6 +108,17 @@ class Rule(BaseModel):
         "'22:00-06:00'); empty = always",
     )
 
+    text: TextPattern | None = Field(
+        None,
+        description="Text rules only (labels text / phone_number / banner, read by OCR): what the text must "
+        "contain; empty = any new text",
+    )
+
+    @property
+    def is_text_rule(self) -> bool:
+        """Reads text: needs the OCR stage."""
+        return bool(TEXT_LABELS.intersection(self.labels))
+
     @field_validator("category", mode="before")
     @classmethod
     def _code_is_text(cls, v: Any) -> Any:
@@ -89,6 +137,8 @@ class Rule(BaseModel):
     def _area_range(self) -> Rule:
         if self.min_area > self.max_area:
             raise ValueError(f"min_area {self.min_area} is larger than max_area {self.max_area}")
+        if self.text is not None and not self.is_text_rule:
+            raise ValueError(f"text: needs a text label ({', '.join(sorted(TEXT_LABELS))}) in labels")
         return self
 
     def dwell(self, taxonomy: Taxonomy) -> float:

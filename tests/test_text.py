@@ -1,0 +1,200 @@
+"""The text stage: phone numbers and patterns, the read schedule, new text only, config errors, real OCR."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import shared_file
+
+from xuncha.config import ConfigError
+from xuncha.settings import WorkerConfig, resolve_config
+from xuncha.text.patterns import phone_numbers
+from xuncha.text.stage import OcrLine, TextParams, TextStage, group_lines
+from xuncha.zones.model import TextPattern
+
+WALL = (0, 0, 720, 480)
+
+
+def test_phone_numbers_mobile_and_landline_as_printed() -> None:
+    assert phone_numbers("办证 138-1234-5678") == ["13812345678"]
+    assert phone_numbers("疏通 (020)87654321 或 0755 1234567") == ["02087654321", "07551234567"]
+    assert phone_numbers("电话13812345678 电话 138 1234 5678") == ["13812345678"]
+    assert phone_numbers("编号12812345678 订单 2138123456789 面积 120平") == []
+
+
+def test_text_pattern_any_of_phone_keywords_regex() -> None:
+    p = TextPattern(keywords=["办证", "开锁"], regex=r"微信\w+")
+    assert p.matches("专业开锁") and p.matches("加微信abc") and not p.matches("13812345678")
+    assert TextPattern(phone=True).matches("138 1234 5678") and not TextPattern(phone=True).matches("招聘")
+
+
+def cfg(rules: list[dict]) -> WorkerConfig:
+    zone = {"id": "wall-1", "name": "墙面", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": rules}
+    return WorkerConfig.model_validate({"cameras": [{"id": "cam-7", "source": "x.mp4", "zones": [zone]}]})
+
+
+def test_invalid_regex_names_zone_and_rule() -> None:
+    rule = {"category": "0201", "labels": ["text"], "text": {"regex": "(办证"}}
+    msg = r"zone 'wall-1': rules\[0\]\.text\.regex: invalid regular expression '\(办证'"
+    with pytest.raises(ValueError, match=msg):
+        cfg([rule])
+
+
+def test_text_pattern_needs_a_text_label() -> None:
+    with pytest.raises(ValueError, match=r"zone 'wall-1': rules\[0\]: text: needs a text label"):
+        cfg([{"category": "0201", "labels": ["static_object"], "text": {"phone": True}}])
+
+
+def test_text_rule_without_ocr_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("xuncha.settings.ocr_available", lambda: False)
+    other = cfg([{"category": "0507", "labels": ["static_object"]}])
+    resolve_config(other, tmp_path, "w.yaml")  # no text rule: no OCR needed
+    posters = cfg([{"category": "0201", "labels": ["phone_number"]}])
+    msg = r"w\.yaml: text rules need OCR.*xuncha\[ocr\].*camera cam-7, zone wall-1, rules\[0\]"
+    with pytest.raises(ConfigError, match=msg):
+        resolve_config(posters, tmp_path, "w.yaml")
+
+
+def test_lines_of_one_poster_are_one_block_and_a_banner_is_a_long_line() -> None:
+    lines = [
+        OcrLine("专业开锁", 0.9, (100, 100, 148, 112)),
+        OcrLine("13812345678", 0.95, (100, 116, 166, 128)),
+        OcrLine("招聘", 0.9, (300, 100, 324, 112)),  # a second poster beside it
+        OcrLine("热烈庆祝开业大吉", 0.9, (50, 300, 370, 340)),
+    ]
+    blocks = group_lines(lines)
+    assert [b.text for b in blocks] == ["专业开锁 13812345678", "招聘", "热烈庆祝开业大吉"]
+    assert blocks[0].phones == ("13812345678",) and blocks[0].box == (100, 100, 166, 128)
+    assert [b.labels(480, TextParams()) for b in blocks] == [["text", "phone_number"], ["text"], ["text", "banner"]]
+
+
+class FakeOcr:
+    """Reads the lines listed for the picture's mean grey (the tests paint the zone in distinct greys)."""
+
+    def __init__(self, by_grey: dict[int, list[OcrLine]]) -> None:
+        self.by_grey, self.calls = by_grey, 0
+
+    def __call__(self, image: np.ndarray) -> list[OcrLine]:
+        self.calls += 1
+        return self.by_grey.get(int(round(image.mean())), [])
+
+
+def picture(grey: int, person_x: int | None = None) -> np.ndarray:
+    img = np.full((480, 720, 3), grey, np.uint8)
+    if person_x is not None:
+        img[200:400, person_x : person_x + 60] = 0  # a dark passer-by
+    return img
+
+
+SIGN = OcrLine("好又多超市", 0.9, (50, 20, 250, 60))
+POSTER = OcrLine("开锁 13812345678", 0.9, (400, 200, 480, 214))
+
+
+def test_reference_text_never_reported_new_text_held_until_it_goes() -> None:
+    # grey 100: the street with its shop sign; 101: the same with a poster; 102: the poster torn down.
+    ocr = FakeOcr({100: [SIGN], 101: [SIGN, POSTER], 102: [SIGN]})
+    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=10, min_gap=2, diff_threshold=0, change_fraction=0.5))
+    assert stage.update(picture(100)) == []  # reference: the sign
+    assert stage.update(picture(100)) == [] and ocr.calls == 1
+    stage.update(picture(101))  # changed, not yet settled: no read
+    stage.update(picture(101))
+    assert ocr.calls == 1
+    found = stage.update(picture(101))  # the same for three samples: settled, read
+    assert ocr.calls == 2 and {d.label for d in found} == {"text", "phone_number"}
+    assert all(d.box == POSTER.box and d.text == "开锁 13812345678" for d in found)
+    assert len(stage.update(picture(101))) == 2 and ocr.calls == 2  # held without a read
+    assert stage.update(picture(102)) == []  # torn down: its pixels changed, not reported
+    stage.update(picture(102))
+    assert stage.update(picture(102)) == [] and ocr.calls == 3
+
+
+def test_passer_by_does_not_trigger_reads_and_periodic_reads_run() -> None:
+    ocr = FakeOcr({})
+    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=10, min_gap=2))
+    for i in range(25):
+        stage.update(picture(100, person_x=(70 * i) % 660 if i else None))  # walking: never the same place twice
+    assert ocr.calls == 3  # the reference read and one every 10 samples
+
+
+def test_poster_partly_covered_is_reported_at_its_place_and_a_second_poster_is_a_second_block() -> None:
+    second = OcrLine("办证 13912345678", 0.9, (500, 200, 580, 214))
+    ocr = FakeOcr({100: [], 101: [POSTER, second]})
+    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=3, diff_threshold=0, change_fraction=1.0))
+    stage.update(picture(100))
+    for _ in range(3):
+        found = stage.update(picture(101))
+    assert sorted({d.text for d in found}) == ["办证 13912345678", "开锁 13812345678"]
+    assert {d.box for d in found} == {POSTER.box, second.box}
+
+
+# -- real OCR on a few crops ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ocr():  # noqa: ANN201
+    pytest.importorskip("rapidocr", reason="the ocr extra is not installed")
+    from xuncha.text.ocr import RapidOcr
+
+    return RapidOcr(threads=1)
+
+
+def sidewalk_frame() -> np.ndarray:
+    cap = cv2.VideoCapture(str(shared_file("footage/sidewalk_bag_left.avi")))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    return frame
+
+
+@pytest.mark.parametrize("char_px", [12, 16])
+def test_real_ocr_reads_phone_number_of_a_warped_poster_on_footage(ocr, char_px: int, monkeypatch) -> None:  # noqa: ANN001
+    from xuncha.bench.posters import paste, poster_quad, render_poster
+
+    def no_network(*_: object, **__: object) -> None:
+        raise AssertionError("OCR tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    poster = render_poster(["专业开锁", "电话13812345678"], char_px, paper=(200, 235, 245))
+    frame, box = paste(sidewalk_frame(), poster, poster_quad(300, 150, poster.shape[1::-1], skew=0.1), blur=0.6)
+    stage = TextStage([("wall", (200, 100, 520, 300))], ocr, reference=sidewalk_frame())
+    found = stage.update(frame)
+    phones = [d for d in found if d.label == "phone_number"]
+    assert len(phones) == 1 and "13812345678" in phones[0].text.replace(" ", "")
+    x1, y1, x2, y2 = phones[0].box
+    assert x1 >= box[0] - 4 and y1 >= box[1] - 4 and x2 <= box[2] + 4 and y2 <= box[3] + 4
+
+
+def test_worker_opens_one_clue_for_a_poster_put_up_on_real_footage(ocr, tmp_path: Path) -> None:  # noqa: ANN001
+    """Wiring: the worker's text stage, zone rule with a phone pattern, confirmation, one clue."""
+    from xuncha.bench.posters import paste, poster_quad, render_poster
+    from xuncha.worker import Worker
+
+    cap = cv2.VideoCapture(str(shared_file("footage/sidewalk_bag_left.avi")))
+    clip = [cap.read()[1] for _ in range(240)][::15]  # the first 8 s (before anyone walks in), 2 per second
+    cap.release()
+    poster = render_poster(["专业开锁", "电话13812345678"], 14, paper=(200, 235, 245))
+    video = tmp_path / "poster.mp4"
+    out = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 2, (720, 480))
+    for i in range(80):  # 40 s; the poster is put up at 6 s
+        frame = clip[i % len(clip)]
+        if i >= 12:
+            frame, box = paste(frame, poster, poster_quad(300, 150, poster.shape[1::-1], skew=0.1))
+        out.write(frame)
+    out.release()
+    rule = {"category": "0201", "labels": ["phone_number"], "text": {"phone": True}, "dwell_s": 10, "anchor": "overlap"}
+    zone = {"id": "wall", "name": "墙面", "polygon": [[0.3, 0.2], [0.7, 0.2], [0.7, 0.6], [0.3, 0.6]], "rules": [rule]}
+    cam = {"id": "cam-p", "source": str(video), "sample_interval_s": 1.0, "zones": [zone]}
+    config = WorkerConfig.model_validate(
+        {"data_dir": str(tmp_path), "detectors": {"stationary": False}, "text": {"every_n": 10}, "cameras": [cam]}
+    )
+    worker = Worker(*resolve_config(config, tmp_path, "test"))
+    summary = worker.run(once=True)
+    opened = [e for e in summary.events if e.kind == "opened"]
+    assert len(opened) == 1 and opened[0].label == "phone_number" and opened[0].category.code == "0201"
+    assert opened[0].model.name == "rapidocr-ppocrv6"
+    ex1, ey1, ex2, ey2 = opened[0].box
+    assert ex1 >= box[0] - 4 and ey1 >= box[1] - 4 and ex2 <= box[2] + 4 and ey2 <= box[3] + 4

@@ -1,0 +1,285 @@
+"""The text stage's pure core: when to read a zone, which text is new, and the detections it gives.
+
+OCR costs ten times a detector pass, so each text zone is read on a schedule: at the first sample
+(the reference, unless a reference picture is given), every `every_n` samples, and when the zone's
+settled picture changed. The settled picture takes a pixel only once it has kept its value for three
+samples: a poster put up enters it, a passer-by does not. Between reads, a block of text found by the
+last read is reported again as long as its pixels still look as they did then; a passer-by in front of
+it or a poster torn down makes it miss samples (confirmation tolerates a few) and the change schedules
+a new read.
+
+Text at a reference place (read in the reference picture) is never reported, unless it now carries a
+phone number the reference text there did not have (a small ad pasted over a notice).
+
+>>> frame = np.zeros((480, 720, 3), np.uint8)
+>>> reads = iter([[], [OcrLine("开锁 13812345678", 0.9, (20, 20, 80, 32))]])
+>>> stage = TextStage([("wall", (0, 0, 720, 480))], lambda img: next(reads), TextParams(every_n=1))
+>>> stage.update(frame)  # the reference read: nothing there
+[]
+>>> [(d.label, d.text) for d in stage.update(frame)]
+[('text', '开锁 13812345678'), ('phone_number', '开锁 13812345678')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from xuncha.confirm import overlap_fraction
+from xuncha.text.patterns import BANNER, PHONE_NUMBER, TEXT, phone_numbers
+from xuncha.types import BoxXYXY, Detection, iou
+from xuncha.zones.geometry import pixel_polygon
+from xuncha.zones.model import ZoneSet
+
+OCR_MODEL = "rapidocr-ppocrv6"  # the model name text detections carry
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    """One line of text read by OCR; `box` in the pixels of the image given to the OCR."""
+
+    text: str
+    score: float
+    box: BoxXYXY
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+
+Ocr = Callable[[np.ndarray], list[OcrLine]]
+
+
+@dataclass(frozen=True)
+class TextParams:
+    """Tuning of the text stage.
+
+    `every_n` 30: at a 2 s sample interval a zone is read once a minute (the cost goal is <= 20 % of a
+    camera's CPU); `min_gap` 5: a busy street re-triggers reads on change at most every 5 samples.
+    """
+
+    every_n: int = 30
+    min_gap: int = 5
+    diff_threshold: int = 25  # grey-level difference that counts as a changed pixel
+    change_fraction: float = 0.004  # settled changed pixels (fraction of the zone) that schedule a read
+    hold_change: float = 0.3  # a block is not reported while more of its pixels than this changed
+    min_height_px: float = 6.0  # lines lower than this are noise at CCTV resolution
+    min_score: float = 0.5
+    banner_aspect: float = 5.0  # a banner is one line at least this many times as wide as high
+    banner_min_height: float = 0.03  # ... with characters at least this fraction of the frame height
+
+    def __post_init__(self) -> None:
+        if self.every_n < 1 or self.min_gap < 1:
+            raise ValueError(f"text params: every_n and min_gap must be >= 1, got {self.every_n}, {self.min_gap}")
+        for name in ("change_fraction", "hold_change", "min_score", "banner_min_height"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"text params: {name} must be in [0, 1], got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    """Lines of text that belong together (one poster, one banner, one sign), in frame pixels."""
+
+    text: str
+    score: float
+    box: BoxXYXY
+    line_height: float
+    lines: int
+    phones: tuple[str, ...]
+
+    def labels(self, frame_height: int, p: TextParams) -> list[str]:
+        out = [TEXT]
+        if self.phones:
+            out.append(PHONE_NUMBER)
+        w, h = self.box[2] - self.box[0], self.box[3] - self.box[1]
+        if self.lines == 1 and w >= p.banner_aspect * h and self.line_height >= p.banner_min_height * frame_height:
+            out.append(BANNER)
+        return out
+
+
+def group_lines(lines: Sequence[OcrLine]) -> list[TextBlock]:
+    """Join lines of similar height stacked close together (a poster's lines) into blocks."""
+    order = sorted(range(len(lines)), key=lambda i: (lines[i].box[1], lines[i].box[0]))
+    parent = list(range(len(lines)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a in range(len(lines)):
+        for b in range(a + 1, len(lines)):
+            if _together(lines[a], lines[b]):
+                parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for i in order:
+        groups.setdefault(root(i), []).append(i)
+    blocks = []
+    for members in groups.values():
+        ls = [lines[i] for i in members]
+        text = " ".join(line.text for line in ls)
+        box = (
+            min(line.box[0] for line in ls),
+            min(line.box[1] for line in ls),
+            max(line.box[2] for line in ls),
+            max(line.box[3] for line in ls),
+        )
+        score = sum(line.score for line in ls) / len(ls)
+        height = float(np.median([line.height for line in ls]))
+        blocks.append(TextBlock(text, round(score, 4), box, height, len(ls), tuple(phone_numbers(text))))
+    return blocks
+
+
+def _together(a: OcrLine, b: OcrLine) -> bool:
+    ha, hb = a.height, b.height
+    if min(ha, hb) <= 0 or max(ha, hb) > 2.5 * min(ha, hb):
+        return False
+    h = min(ha, hb)
+    gap_x = max(a.box[0], b.box[0]) - min(a.box[2], b.box[2])
+    gap_y = max(a.box[1], b.box[1]) - min(a.box[3], b.box[3])
+    return gap_y <= 0.8 * h and gap_x <= 1.0 * h
+
+
+def same_place(a: BoxXYXY, b: BoxXYXY) -> bool:
+    """The confirmation's test of one place: a partly covered poster is still at its place."""
+    return iou(a, b) >= 0.3 or overlap_fraction(a, b) >= 0.6
+
+
+def is_reference(block: TextBlock, reference: Sequence[TextBlock]) -> bool:
+    """Text at a reference place, with no phone number the reference text there lacked."""
+    there = [r for r in reference if same_place(r.box, block.box)]
+    known = {p for r in there for p in r.phones}
+    return bool(there) and set(block.phones) <= known
+
+
+@dataclass
+class _ZoneText:
+    zone_id: str
+    rect: tuple[int, int, int, int]  # x1, y1, x2, y2: the zone's bounding box in frame pixels
+    reference: list[TextBlock] | None = None
+    blocks: list[TextBlock] = field(default_factory=list)  # new text found by the last read
+    snapshot: np.ndarray | None = None  # grey picture at the last read (half resolution)
+    prev: np.ndarray | None = None  # grey picture at the previous sample
+    prev_still: np.ndarray | None = None  # pixels that kept their value from the sample before it to `prev`
+    settled: np.ndarray | None = None  # pixels as they were when they last kept their value for 3 samples
+    settled_at_read: np.ndarray | None = None
+    since: int = 0  # samples since the last read
+    reads: int = 0
+
+
+class TextStage:
+    """Text of one camera's text zones, fed every sample of the camera in order with `update`.
+
+    `zones` are (zone id, bounding box in frame pixels) of the zones with a text rule; `ocr` reads a BGR
+    crop. `reference` is the picture the zones were drawn on (same size as the frames); without it the
+    first sample is the reference.
+    """
+
+    def __init__(
+        self,
+        zones: Sequence[tuple[str, BoxXYXY]],
+        ocr: Ocr,
+        params: TextParams | None = None,
+        reference: np.ndarray | None = None,
+    ) -> None:
+        self.params = params or TextParams()
+        self._ocr = ocr
+        self._zones = [_ZoneText(zid, tuple(int(round(c)) for c in box)) for zid, box in zones]  # type: ignore[misc]
+        if reference is not None:
+            for z in self._zones:
+                z.reference = self._read(z, reference)
+
+    @classmethod
+    def for_zones(
+        cls,
+        zone_set: ZoneSet,
+        frame_size: tuple[int, int],
+        ocr: Ocr,
+        params: TextParams | None = None,
+        reference: np.ndarray | None = None,
+    ) -> TextStage | None:
+        """The stage for a camera's enabled zones that have a text rule; None when there is none."""
+        zones = [
+            (z.id, pixel_polygon(tuple(z.polygon), frame_size).bounds)
+            for z in zone_set.zones
+            if z.enabled and any(r.is_text_rule for r in z.rules)
+        ]
+        return cls(zones, ocr, params, reference) if zones else None
+
+    @property
+    def reads(self) -> int:
+        """OCR passes so far (all zones)."""
+        return sum(z.reads for z in self._zones)
+
+    def update(self, image: np.ndarray) -> list[Detection]:
+        """Detections (labels text / phone_number / banner, with the text) of new text in this sample."""
+        out: list[Detection] = []
+        for z in self._zones:
+            grey = self._grey(z, image)
+            self._settle(z, grey)
+            if self._due(z):
+                blocks = self._read(z, image)
+                if z.reference is None:
+                    z.reference = blocks
+                z.blocks = [b for b in blocks if not is_reference(b, z.reference)]
+                z.snapshot, z.since = grey, 0
+                z.settled_at_read = None if z.settled is None else z.settled.copy()
+            else:
+                z.since += 1
+            for b in z.blocks:
+                if z.since == 0 or self._unchanged(z, grey, b.box):
+                    labels = b.labels(image.shape[0], self.params)
+                    out += [Detection(lab, b.score, b.box, OCR_MODEL, b.text) for lab in labels]
+        return out
+
+    def _read(self, z: _ZoneText, image: np.ndarray) -> list[TextBlock]:
+        x1, y1, x2, y2 = z.rect
+        z.reads += 1
+        p = self.params
+        lines = [
+            OcrLine(line.text, line.score, (line.box[0] + x1, line.box[1] + y1, line.box[2] + x1, line.box[3] + y1))
+            for line in self._ocr(image[y1:y2, x1:x2])
+            if line.score >= p.min_score and line.height >= p.min_height_px
+        ]
+        return group_lines(lines)
+
+    @staticmethod
+    def _grey(z: _ZoneText, image: np.ndarray) -> np.ndarray:
+        x1, y1, x2, y2 = z.rect
+        crop = cv2.cvtColor(image[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
+        return cv2.resize(crop, ((x2 - x1 + 1) // 2, (y2 - y1 + 1) // 2), interpolation=cv2.INTER_AREA).astype(np.int16)
+
+    def _settle(self, z: _ZoneText, grey: np.ndarray) -> None:
+        thr = self.params.diff_threshold
+        if z.prev is None:
+            z.settled = grey.copy()
+        else:
+            still = np.abs(grey - z.prev) <= thr
+            if z.prev_still is not None:
+                assert z.settled is not None
+                now = still & z.prev_still
+                z.settled[now] = grey[now]
+            z.prev_still = still
+        z.prev = grey
+
+    def _due(self, z: _ZoneText) -> bool:
+        p = self.params
+        if z.snapshot is None or z.since + 1 >= p.every_n:
+            return True
+        if z.since + 1 < p.min_gap or z.settled_at_read is None or z.settled is None:
+            return False
+        return float(np.mean(np.abs(z.settled - z.settled_at_read) > p.diff_threshold)) > p.change_fraction
+
+    def _unchanged(self, z: _ZoneText, grey: np.ndarray, box: BoxXYXY) -> bool:
+        assert z.snapshot is not None
+        x0, y0 = z.rect[0], z.rect[1]
+        a, b = int((box[0] - x0) // 2), int((box[1] - y0) // 2)
+        c, d = int((box[2] - x0 + 1) // 2) + 1, int((box[3] - y0 + 1) // 2) + 1
+        now, then = grey[b:d, a:c], z.snapshot[b:d, a:c]
+        if now.size == 0:
+            return False
+        return float(np.mean(np.abs(now - then) > self.params.diff_threshold)) <= self.params.hold_change
