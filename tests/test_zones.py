@@ -346,3 +346,23 @@ def test_same_zone_on_another_frame_size():
     assert matcher(z, size=(1280, 720)).match([det("static_object", (800, 500, 900, 600))], NOON) == []
     with pytest.raises(ValueError, match="frame size"):
         matcher(z, size=(0, 720))
+
+
+def test_mask_drops_detections_standing_in_it_in_every_zone():
+    """A mask never counts: a bag whose bottom-centre is in it is no candidate, in any zone."""
+    masks = [{"id": "terrace", "name": "店铺外摆", "polygon": [[0, 0.5], [0.5, 0.5], [0.5, 1], [0, 1]]}]
+    zs = ZoneSet(zones=[zone("a"), zone("b")], masks=masks)
+    m = ZoneMatcher(zs, (W, H))
+    inside, outside = (
+        det("static_object", (10, H - 40, 40, H - 1)),
+        det("static_object", (W - 40, H - 40, W - 1, H - 1)),
+    )
+    got = m.match([inside, outside], datetime(2024, 5, 1, 12, 0))
+    assert [(c.zone_id, c.detection) for c in got] == [("a", outside), ("b", outside)]
+
+
+def test_mask_ids_are_unique_with_zone_ids_and_masks_are_validated():
+    with pytest.raises(ValidationError, match=r"duplicate zone id 'a' \(zones\[0\] and masks\[0\]\)"):
+        ZoneSet(zones=[zone("a")], masks=[{"id": "a", "polygon": FULL}])
+    with pytest.raises(ValidationError, match=r"zone 'm1': polygon: self-intersecting"):
+        ZoneSet(masks=[{"id": "m1", "polygon": [[0, 0], [1, 1], [1, 0], [0, 1]]}])

@@ -34,23 +34,30 @@ class FixtureSetting(BaseModel):
 
 class CameraConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="Stable camera id")
-    name: str = Field("", description="Name shown to operators (点位名称)")
-    source: str = Field(description="Video file path or stream URL (rtsp://...)")
-    enabled: bool = Field(True, description="Disabled cameras are kept but not sampled")
-    sample_interval_s: float = Field(2.0, gt=0, description="Seconds between samples (video time for files)")
-    preset: str | None = Field(None, description="PTZ preset the zones were drawn for")
-    location: GeoPoint | None = Field(None, description="Where the camera looks (for region lookup and cases)")
-    region: Region | None = Field(None, description="镇街; wins over the GeoJSON lookup")
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, title="点位编号", description="Stable camera id"
+    )
+    name: str = Field("", title="点位名称", description="Name shown to operators (点位名称)")
+    source: str = Field(title="视频源", description="Video file path or stream URL (rtsp://...)")
+    enabled: bool = Field(True, title="启用", description="Disabled cameras are kept but not sampled")
+    sample_interval_s: float = Field(
+        2.0, gt=0, title="抽帧间隔（秒）", description="Seconds between samples (video time for files)"
+    )
+    preset: str | None = Field(None, title="预置位", description="PTZ preset the zones were drawn for")
+    location: GeoPoint | None = Field(
+        None, title="位置", description="Where the camera looks (for region lookup and cases)"
+    )
+    region: Region | None = Field(None, title="镇街", description="镇街; wins over the GeoJSON lookup")
     start_time: datetime | None = Field(
         None, description="Files only: wall time of the first frame (default: when the worker starts)"
     )
     sampling: Literal["keyframes", "interval", "patrol"] = Field(
         "keyframes",
+        title="抽帧方式",
         description="Live streams: decode keyframes only (cheapest), one frame per interval (long GOPs), "
         "or patrol (connect, grab one frame, disconnect: for platforms that limit concurrent pulls)",
     )
-    zones: ZoneSet = Field(description="Zones drawn on this camera's reference picture")
+    zones: ZoneSet = Field(title="区域", description="Zones drawn on this camera's reference picture")
     fixtures: list[FixtureSetting] = Field(default_factory=list, description="Known permanent objects")
 
     @model_validator(mode="before")

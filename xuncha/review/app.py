@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import auth, deadletter, decisions, stats
 from xuncha.review.auth import COOKIE, CSRF_HEADER, Principal
+from xuncha.review.camera_api import add_camera_routes
 from xuncha.review.cases import outbox_depth
 from xuncha.review.config import ReviewConfig
 from xuncha.review.db import PENDING, ROLES, Case, Clue, Decision, FixtureRow, User, utcnow
@@ -516,6 +517,8 @@ def create_app(
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
         return {"username": body.username, "role": body.role}
+
+    add_camera_routes(app, require, page)
 
     @app.get("/metrics")
     def metrics(

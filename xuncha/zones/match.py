@@ -71,6 +71,7 @@ class ZoneMatcher:
             for z in zone_set.zones
             if z.enabled
         ]
+        self._masks = [pixel_polygon(tuple(m.polygon), self.frame_size) for m in zone_set.masks]
 
     def match(self, detections: Sequence[Detection], when: datetime) -> list[Candidate]:
         """Candidates for every enabled zone and every rule active at `when`.
@@ -81,6 +82,7 @@ class ZoneMatcher:
         """
         t = when.time()
         frame = _FrameDetections(detections, self._frame_area)
+        masked = frame.masked(self._masks)
         out: list[Candidate] = []
         seen: set[tuple[str, str, int]] = set()
         for zone, poly, rules in self._zones:
@@ -90,7 +92,7 @@ class ZoneMatcher:
                     continue
                 for i, det in enumerate(detections):
                     key = (zone.id, cr.rule.category, i)
-                    if key not in seen and _accepts(cr, frame, anchors, i):
+                    if key not in seen and not masked[i] and _accepts(cr, frame, anchors, i):
                         seen.add(key)
                         out.append(Candidate(zone.id, cr.rule.category, det))
         return out
@@ -106,6 +108,17 @@ class _FrameDetections:
         self.area_fraction = [d.area / frame_area for d in detections]
         self._cover: np.ndarray | None = None
         self._masks: dict[frozenset[str], np.ndarray] = {}
+
+    def bottom_centers(self) -> np.ndarray:
+        b = self.boxes
+        return np.stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]], axis=1)
+
+    def masked(self, masks: list[Polygon]) -> np.ndarray:
+        """Per detection: does its bottom-centre lie in one of the masks (areas that never count)?"""
+        out = np.zeros(len(self.detections), dtype=bool)
+        for m in masks:
+            out |= points_inside(m, self.bottom_centers())
+        return out
 
     def covered(self, i: int, by_labels: frozenset[str], threshold: float) -> bool:
         """Is detection i covered >= threshold by another detection with one of `by_labels`?"""
@@ -127,9 +140,7 @@ class _ZoneAnchors:
 
     def bottom_center_inside(self, i: int) -> bool:
         if self._bottom_inside is None:
-            b = self._frame.boxes
-            bottom_centers = np.stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]], axis=1)
-            self._bottom_inside = points_inside(self._poly, bottom_centers)
+            self._bottom_inside = points_inside(self._poly, self._frame.bottom_centers())
         return bool(self._bottom_inside[i])
 
     def fraction_inside(self, i: int) -> float:

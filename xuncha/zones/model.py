@@ -64,52 +64,114 @@ class TextPattern(BaseModel):
         )
 
 
+def check_polygon(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A valid simple polygon in 0-1 coordinates (a closed ring's repeated first point dropped)."""
+    if len(pts) > 3 and pts[0] == pts[-1]:
+        pts = pts[:-1]
+    if len(pts) < 3:
+        raise ValueError(f"needs at least 3 points, got {len(pts)}")
+    bad = [i for i, (x, y) in enumerate(pts) if not (0 <= x <= 1 and 0 <= y <= 1)]
+    if bad:
+        raise ValueError(f"point(s) {bad} outside 0-1 (coordinates are fractions of the picture, not pixels)")
+    poly = Polygon(pts)
+    # Hull first: collinear points are "degenerate"; a bow-tie (zero net area too) is "self-intersecting".
+    if MultiPoint(pts).convex_hull.area < MIN_POLYGON_AREA:
+        raise ValueError("degenerate: the points lie (almost) on one line")
+    if not poly.is_valid:
+        raise ValueError(f"self-intersecting: {explain_validity(poly)} (edges must not cross or touch)")
+    if poly.area < MIN_POLYGON_AREA:
+        raise ValueError(f"degenerate: area {poly.area:.2g} of the picture, needs > {MIN_POLYGON_AREA}")
+    return pts
+
+
+class ZoneError(ValueError):
+    """A zone or mask failed validation; `errors` keeps pydantic's structured errors (for Chinese messages)."""
+
+    def __init__(self, item_id: object, errors: list[dict[str, Any]]) -> None:
+        parts = []
+        for err in errors:
+            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        super().__init__(f"zone {item_id!r}: " + "; ".join(parts))
+        self.item_id = item_id
+        self.errors = errors
+
+
+def _name_item(data: Any, handler: Any) -> Any:
+    """Run `handler`; every error inside a zone or mask then starts with its id."""
+    try:
+        return handler(data)
+    except ValidationError as e:
+        item_id = data.get("id") if isinstance(data, dict) else getattr(data, "id", None)
+        raise ZoneError(item_id, e.errors()) from None
+
+
 class Rule(BaseModel):
     """Which detections count as a category in a zone, and when."""
 
     model_config = ConfigDict(extra="forbid")
 
-    category: str = Field(description="Taxonomy category code (类别代码), e.g. '0507'; quote it in YAML")
+    category: str = Field(title="类别", description="Taxonomy category code (类别代码), e.g. '0507'; quote it in YAML")
     labels: list[str] = Field(
         min_length=1,
+        title="识别标签",
         description="Model labels that count as this category, e.g. ['static_object'] or ['suitcase', 'backpack']",
     )
     exclude_labels: list[str] = Field(
         default_factory=list,
+        title="排除标签",
         description="Drop a detection covered by a detection with one of these labels (any model), "
         "e.g. ['person'] so a person standing still is not a dumped object",
     )
     exclude_overlap: float = Field(
         0.3,
+        title="排除覆盖比例",
         gt=0,
         le=1,
         description="Covered fraction (intersection over the candidate's area) that triggers exclude_labels",
     )
-    min_score: float = Field(0.25, ge=0, le=1, description="Minimum detection score (置信度)")
+    min_score: float = Field(0.25, ge=0, le=1, title="最低置信度", description="Minimum detection score (置信度)")
     min_area: float = Field(
-        0.0, ge=0, le=1, description="Minimum box area as a fraction of the frame area, set per zone"
+        0.0,
+        ge=0,
+        le=1,
+        title="最小目标面积",
+        description="Minimum box area as a fraction of the frame area, set per zone",
     )
-    max_area: float = Field(1.0, gt=0, le=1, description="Maximum box area as a fraction of the frame area")
+    max_area: float = Field(
+        1.0, gt=0, le=1, title="最大目标面积", description="Maximum box area as a fraction of the frame area"
+    )
     anchor: Literal["bottom_center", "overlap"] = Field(
         "bottom_center",
+        title="判定点",
         description="Which part of the box must be in the zone: 'bottom_center' = the midpoint of the box's "
         "bottom edge (where an object stands on the ground); 'overlap' = at least min_overlap of the box "
         "area (for large objects such as garbage piles)",
     )
     min_overlap: float = Field(
-        0.5, gt=0, le=1, description="With anchor 'overlap': fraction of the box area inside the zone"
+        0.5,
+        gt=0,
+        le=1,
+        title="最小重叠比例",
+        description="With anchor 'overlap': fraction of the box area inside the zone",
     )
     dwell_s: float | None = Field(
-        None, ge=0, description="Seconds a violation must last before a clue; empty = the category's default"
+        None,
+        ge=0,
+        title="持续时间（秒）",
+        description="Seconds a violation must last before a clue; empty = the category's default",
     )
     active_hours: list[str] = Field(
         default_factory=list,
+        title="生效时段",
         description="Times of day the rule applies, 'HH:MM-HH:MM' (may wrap past midnight, e.g. "
         "'22:00-06:00'); empty = always",
     )
 
     text: TextPattern | None = Field(
         None,
+        title="文字内容",
         description="Text rules only (labels text / phone_number / banner, read by OCR): what the text must "
         "contain; empty = any new text",
     )
@@ -154,34 +216,21 @@ class Zone(BaseModel):
     id: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
         max_length=64,
+        title="区域编号",
         description="Stable slug, unique within the camera (letters, digits, '-', '_'); clues refer to it",
     )
-    name: str = Field(description="Name shown to operators, e.g. 配电箱旁人行道")
+    name: str = Field(title="区域名称", description="Name shown to operators, e.g. 配电箱旁人行道")
     polygon: list[tuple[float, float]] = Field(
-        description="Vertices [x, y] normalised 0-1 to the reference picture's width and height (>= 3 points)"
+        title="多边形",
+        description="Vertices [x, y] normalised 0-1 to the reference picture's width and height (>= 3 points)",
     )
-    enabled: bool = Field(True, description="Disabled zones are kept in the file but not applied")
-    rules: list[Rule] = Field(min_length=1, description="Categories watched in this zone")
+    enabled: bool = Field(True, title="启用", description="Disabled zones are kept in the file but not applied")
+    rules: list[Rule] = Field(min_length=1, title="规则", description="Categories watched in this zone")
 
     @field_validator("polygon")
     @classmethod
     def _polygon(cls, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if len(pts) > 3 and pts[0] == pts[-1]:
-            pts = pts[:-1]  # a closed ring's repeated first point
-        if len(pts) < 3:
-            raise ValueError(f"needs at least 3 points, got {len(pts)}")
-        bad = [i for i, (x, y) in enumerate(pts) if not (0 <= x <= 1 and 0 <= y <= 1)]
-        if bad:
-            raise ValueError(f"point(s) {bad} outside 0-1 (coordinates are fractions of the picture, not pixels)")
-        poly = Polygon(pts)
-        # Hull first: collinear points are "degenerate"; a bow-tie (zero net area too) is "self-intersecting".
-        if MultiPoint(pts).convex_hull.area < MIN_POLYGON_AREA:
-            raise ValueError("degenerate: the points lie (almost) on one line")
-        if not poly.is_valid:
-            raise ValueError(f"self-intersecting: {explain_validity(poly)} (edges must not cross or touch)")
-        if poly.area < MIN_POLYGON_AREA:
-            raise ValueError(f"degenerate: area {poly.area:.2g} of the picture, needs > {MIN_POLYGON_AREA}")
-        return pts
+        return check_polygon(pts)
 
     @model_validator(mode="after")
     def _same_dwell_per_category(self) -> Zone:
@@ -196,16 +245,7 @@ class Zone(BaseModel):
     @classmethod
     def _name_zone(cls, data: Any, handler: Any) -> Zone:
         # Defined last so it wraps the other validators: every error inside a zone starts with its id.
-        try:
-            return handler(data)
-        except ValidationError as e:
-            zid = data.get("id") if isinstance(data, dict) else getattr(data, "id", None)
-            parts = []
-            for err in e.errors():
-                loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-                msg = err["msg"].removeprefix("Value error, ")
-                parts.append(f"{loc}: {msg}" if loc else msg)
-            raise ValueError(f"zone {zid!r}: " + "; ".join(parts)) from None
+        return _name_item(data, handler)
 
     def dwell(self, category: str, taxonomy: Taxonomy) -> float:
         """Dwell seconds for a category watched in this zone."""
@@ -215,24 +255,60 @@ class Zone(BaseModel):
         raise KeyError(f"zone {self.id!r} has no rule for category {category!r}")
 
 
+class Mask(BaseModel):
+    """An area of the picture that never counts (a shop's own terrace, a tree that sways, a screen)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        max_length=64,
+        title="屏蔽区编号",
+        description="Stable slug, unique among the camera's zones and masks",
+    )
+    name: str = Field("", title="屏蔽区名称", description="What is there, e.g. 店铺自有外摆区")
+    polygon: list[tuple[float, float]] = Field(
+        title="多边形",
+        description="Vertices [x, y] normalised 0-1; a detection whose bottom-centre lies here is dropped in "
+        "every zone",
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return check_polygon(pts)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_mask(cls, data: Any, handler: Any) -> Mask:
+        return _name_item(data, handler)
+
+
 class ZoneSet(BaseModel):
     """All zones of one camera (one PTZ preset), drawn on one reference picture."""
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(1, ge=1, description="Version of this zone set; raise it when zones are redrawn")
+    version: int = Field(1, ge=1, title="版本", description="Version of this zone set; raise it when zones are redrawn")
     reference_image: str | None = Field(
-        None, description="Path/URI of the picture the polygons were drawn on (for the editor, view checks)"
+        None,
+        title="参考画面",
+        description="Path/URI of the picture the polygons were drawn on (for the editor, view checks)",
     )
-    zones: list[Zone] = Field(default_factory=list, description="The camera's zones")
+    zones: list[Zone] = Field(default_factory=list, title="区域", description="The camera's zones")
+    masks: list[Mask] = Field(
+        default_factory=list, title="屏蔽区", description="Areas that never count, whatever the zone"
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ZoneSet:
-        first: dict[str, int] = {}
-        for i, z in enumerate(self.zones):
-            if z.id in first:
-                raise ValueError(f"duplicate zone id {z.id!r} (zones[{first[z.id]}] and zones[{i}])")
-            first[z.id] = i
+        first: dict[str, str] = {}
+        items = [(f"zones[{i}]", z.id) for i, z in enumerate(self.zones)]
+        items += [(f"masks[{i}]", m.id) for i, m in enumerate(self.masks)]
+        for where, item_id in items:
+            if item_id in first:
+                raise ValueError(f"duplicate zone id {item_id!r} ({first[item_id]} and {where})")
+            first[item_id] = where
         return self
 
     def get(self, zone_id: str) -> Zone:

@@ -1,0 +1,229 @@
+"""Routes of the camera registry and the zone editor: admin pages and API, and the workers' camera feed.
+
+Admins (session + CSRF) register cameras and save zone sets; workers (bearer token) fetch their
+cameras and upload reference pictures. Refusals carry Chinese messages naming the camera, zone
+and field (`detail` is a string, `problems` the list).
+"""
+
+# No `from __future__ import annotations`: the routes' Annotated dependencies are local to
+# add_camera_routes and FastAPI must see them evaluated.
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from xuncha.clues.evidence import EvidenceStore
+from xuncha.review import cameras
+from xuncha.review.auth import Principal
+from xuncha.review.cameras import CameraFields, RegistryError
+from xuncha.review.db import CameraRow, ReferencePicture
+from xuncha.zones.editor import ZoneSetInvalid, form_schema
+from xuncha.zones.model import ZoneSet
+
+MAX_PICTURE = 20 * 1024 * 1024
+
+
+class WorkerHello(BaseModel):
+    labels: list[str] = Field(default_factory=list, description="Model labels this worker detects")
+
+
+class RevertBody(BaseModel):
+    version: int = Field(ge=1)
+
+
+def _refused(e: RegistryError | ZoneSetInvalid) -> JSONResponse:
+    status = e.status if isinstance(e, RegistryError) else 422
+    return JSONResponse({"detail": str(e), "problems": e.problems}, status_code=status)
+
+
+def _picture_name(preset: str) -> str:
+    """The file name of a preset's reference picture (the evidence store allows few characters)."""
+    return "view" if not preset else "preset-" + re.sub(r"[^A-Za-z0-9._-]", "_", preset)[:60]
+
+
+def add_camera_routes(
+    app: FastAPI,
+    require: Callable[..., Callable[..., Principal]],
+    page: Callable[..., Response],
+) -> None:
+    Admin = Annotated[Principal, Depends(require("admin"))]
+    WorkerToken = Annotated[Principal, Depends(require("worker"))]
+    AdminOrWorker = Annotated[Principal, Depends(require("admin", "worker"))]
+
+    def st(request: Request) -> Any:
+        return request.app.state.review
+
+    def references(request: Request) -> EvidenceStore:
+        return EvidenceStore(st(request).cfg.data_dir / "references")
+
+    # -- pages ------------------------------------------------------------------------------------
+    @app.get("/cameras")
+    def cameras_page(request: Request, who: Admin) -> Response:
+        return page(request, "cameras.html", who)
+
+    # -- cameras ----------------------------------------------------------------------------------
+    @app.get("/api/cameras")
+    def list_cameras(
+        request: Request, who: Admin, region: str | None = None, state: str | None = None, worker: str | None = None
+    ) -> dict[str, Any]:
+        with st(request).sessions() as s:
+            rows = cameras.list_cameras(s, region=region, state=state, worker=worker)
+            everything = list(s.scalars(select(CameraRow)))
+            return {
+                "items": [cameras.camera_json(r) for r in rows],
+                "regions": sorted(
+                    {(r.region_code, r.region_name or r.region_code) for r in everything if r.region_code}
+                ),
+                "workers": sorted({r.worker for r in everything if r.worker}),
+            }
+
+    @app.post("/api/cameras", status_code=201)
+    def create_camera(request: Request, who: Admin, body: CameraFields) -> Response:
+        return _save(request, who, body, create=True)
+
+    @app.put("/api/cameras/{camera_id}")
+    def update_camera(request: Request, who: Admin, camera_id: str, body: CameraFields) -> Response:
+        if body.id != camera_id:
+            raise HTTPException(422, "点位编号不能修改")
+        return _save(request, who, body, create=False)
+
+    def _save(request: Request, who: Principal, body: CameraFields, *, create: bool) -> Response:
+        try:
+            with st(request).sessions.begin() as s:
+                row = cameras.save_camera(s, body, who.name, st(request).clock(), create=create)
+                out = cameras.camera_json(row)
+        except RegistryError as e:
+            return _refused(e)
+        return JSONResponse(out, status_code=201 if create else 200)
+
+    @app.get("/api/cameras/{camera_id}")
+    def get_camera(request: Request, who: Admin, camera_id: str) -> Response:
+        with st(request).sessions() as s:
+            try:
+                return JSONResponse(cameras.camera_json(cameras.get_camera(s, camera_id)))
+            except RegistryError as e:
+                return _refused(e)
+
+    # -- zone sets --------------------------------------------------------------------------------
+    @app.get("/api/zone-schema")
+    def zone_schema(request: Request, who: Admin) -> dict[str, Any]:
+        with st(request).sessions() as s:
+            labels = cameras.known_labels(s)
+        return {**form_schema(), "labels": labels}
+
+    @app.get("/api/cameras/{camera_id}/zones")
+    def get_zones(request: Request, who: Admin, camera_id: str, preset: str = "") -> Response:
+        with st(request).sessions() as s:
+            try:
+                cameras.get_camera(s, camera_id)
+            except RegistryError as e:
+                return _refused(e)
+            latest = cameras.latest_version(s, camera_id, preset)
+            data = latest.data if latest else ZoneSet(version=1).model_dump(mode="json") | {"version": 0}
+            return JSONResponse({"zone_set": data, "versions": cameras.versions(s, camera_id, preset)})
+
+    @app.put("/api/cameras/{camera_id}/zones")
+    def put_zones(request: Request, who: Admin, camera_id: str, body: dict[str, Any], preset: str = "") -> Response:
+        try:
+            with st(request).sessions.begin() as s:
+                row = cameras.save_zone_set(
+                    s, camera_id, preset, body, who.name, st(request).clock(), st(request).taxonomy
+                )
+                return JSONResponse({"version": row.version, "zone_set": row.data})
+        except (RegistryError, ZoneSetInvalid) as e:
+            return _refused(e)
+
+    @app.post("/api/cameras/{camera_id}/zones/revert")
+    def revert_zones(request: Request, who: Admin, camera_id: str, body: RevertBody, preset: str = "") -> Response:
+        try:
+            with st(request).sessions.begin() as s:
+                row = cameras.revert(
+                    s, camera_id, preset, body.version, who.name, st(request).clock(), st(request).taxonomy
+                )
+                return JSONResponse({"version": row.version, "zone_set": row.data})
+        except (RegistryError, ZoneSetInvalid) as e:
+            return _refused(e)
+
+    # -- reference pictures -----------------------------------------------------------------------
+    @app.post("/api/cameras/{camera_id}/reference/request")
+    def request_reference(request: Request, who: Admin, camera_id: str) -> Response:
+        with st(request).sessions.begin() as s:
+            try:
+                row = cameras.get_camera(s, camera_id)
+            except RegistryError as e:
+                return _refused(e)
+            row.reference_wanted_at = st(request).clock()
+        return JSONResponse({"requested": True})
+
+    @app.get("/api/cameras/{camera_id}/reference")
+    def reference_info(request: Request, who: AdminOrWorker, camera_id: str, preset: str = "") -> Response:
+        with st(request).sessions() as s:
+            ref = s.get(ReferencePicture, (camera_id, preset))
+            cam = s.get(CameraRow, camera_id)
+            if cam is None:
+                raise HTTPException(404, f"点位 {camera_id} 不存在")
+            wanted = cam.reference_wanted_at
+            if ref is None:
+                return JSONResponse({"picture": None, "requested_at": wanted.isoformat() if wanted else None})
+            return JSONResponse(
+                {
+                    "picture": f"/api/cameras/{camera_id}/reference.jpg?preset={preset}",
+                    "width": ref.width,
+                    "height": ref.height,
+                    "taken_at": ref.taken_at.isoformat(),
+                    "worker": ref.worker,
+                    "requested_at": wanted.isoformat() if wanted and wanted > ref.taken_at else None,
+                }
+            )
+
+    @app.get("/api/cameras/{camera_id}/reference.jpg")
+    def reference_picture(request: Request, who: AdminOrWorker, camera_id: str, preset: str = "") -> Response:
+        with st(request).sessions() as s:
+            ref = s.get(ReferencePicture, (camera_id, preset))
+        if ref is None:
+            raise HTTPException(404, "暂无参考画面")
+        return FileResponse(references(request).resolve(ref.path), media_type="image/jpeg")
+
+    @app.post("/api/cameras/{camera_id}/reference")
+    def upload_reference(
+        request: Request,
+        who: WorkerToken,
+        camera_id: str,
+        picture: Annotated[UploadFile, File()],
+        preset: Annotated[str, Form()] = "",
+    ) -> Response:
+        """A worker's fresh picture of the camera's view (on request and once a day)."""
+        data = picture.file.read(MAX_PICTURE + 1)
+        if len(data) > MAX_PICTURE:
+            raise HTTPException(413, "图片过大（上限 20 MB）")
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+        if image is None:
+            raise HTTPException(422, "图片无法解码")
+        now: datetime = st(request).clock()
+        tz = ZoneInfo(st(request).cfg.timezone)
+        with st(request).sessions.begin() as s:
+            if s.get(CameraRow, camera_id) is None:
+                raise HTTPException(404, f"点位 {camera_id} 不存在")
+            path = references(request).put(camera_id, _picture_name(preset), image, day=now.astimezone(tz).date())
+            ref = s.get(ReferencePicture, (camera_id, preset))
+            if ref is None:
+                ref = ReferencePicture(camera_id=camera_id, preset=preset)
+                s.add(ref)
+            ref.path, ref.taken_at, ref.worker = path, now, who.name
+            ref.height, ref.width = image.shape[:2]
+        return JSONResponse({"path": path, "taken_at": now.isoformat()})
+
+    # -- workers ----------------------------------------------------------------------------------
+    @app.post("/api/worker/cameras")
+    def worker_cameras(request: Request, who: WorkerToken, body: WorkerHello) -> dict[str, Any]:
+        """The calling worker's cameras as worker-config entries, and which reference pictures to send."""
+        with st(request).sessions.begin() as s:
+            return cameras.worker_cameras(s, who.name, body.labels, st(request).clock())
