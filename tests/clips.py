@@ -35,9 +35,7 @@ def ramp(i: int, n: int, low: float = 0.45, high: float = 1.5) -> float:
     return low + (high - low) * (1 - abs(2 * i / max(1, n - 1) - 1))
 
 
-def write_clip(
-    src: Path, dst: Path, edit: Callable[[int, int, np.ndarray], np.ndarray], step: int = 3
-) -> Path:
+def write_clip(src: Path, dst: Path, edit: Callable[[int, int, np.ndarray], np.ndarray], step: int = 3) -> Path:
     """Re-encode every `step`-th frame of `src` (same duration) after `edit(i, n, image)`."""
     with av.open(str(src)) as c:
         s = c.streams.video[0]

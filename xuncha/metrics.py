@@ -32,6 +32,12 @@ class WorkerMetrics:
         self.batch = Histogram("xuncha_batch_size", "Frames per batch", buckets=(1, 2, 4, 8, 16, 32), registry=r)
         self.queue = Gauge("xuncha_queue_depth", "Samples waiting for inference", registry=r)
         self.camera_up = Gauge("xuncha_camera_up", "1 when the camera delivers frames", ["camera"], registry=r)
+        self.view_changed = Gauge(
+            "xuncha_view_changed",
+            "1 while the camera's view no longer matches its reference picture",
+            ["camera"],
+            registry=r,
+        )
         self.cameras_owned = Gauge("xuncha_cameras_owned", "Cameras this worker holds the lease of", registry=r)
         self.sample_errors = Counter(
             "xuncha_sample_errors", "Samples skipped because processing them failed", ["camera"], registry=r

@@ -146,6 +146,17 @@ def load_worker_config(path: str | Path) -> tuple[WorkerConfig, Taxonomy]:
     return resolve_config(cfg, path.parent, str(path))
 
 
+def _resolve_camera(base: Path, cam: CameraConfig) -> CameraConfig:
+    """A camera with its file source and reference picture relative to `base`."""
+    update: dict[str, Any] = {}
+    if cam.is_file:
+        update["source"] = str(_resolve(base, Path(cam.source)))
+    ref = cam.zones.reference_image
+    if ref and "://" not in ref:
+        update["zones"] = cam.zones.model_copy(update={"reference_image": str(_resolve(base, Path(ref)))})
+    return cam.model_copy(update=update)
+
+
 def resolve_config(cfg: WorkerConfig, base: Path, source: str) -> tuple[WorkerConfig, Taxonomy]:
     cfg = cfg.model_copy(
         update={
@@ -153,10 +164,7 @@ def resolve_config(cfg: WorkerConfig, base: Path, source: str) -> tuple[WorkerCo
             "evidence_dir": _resolve(base, cfg.evidence_dir),
             "taxonomy": _resolve(base, cfg.taxonomy),
             "regions": _resolve(base, cfg.regions),
-            "cameras": [
-                c if not c.is_file else c.model_copy(update={"source": str(_resolve(base, Path(c.source)))})
-                for c in cfg.cameras
-            ],
+            "cameras": [_resolve_camera(base, c) for c in cfg.cameras],
         }
     )
     try:

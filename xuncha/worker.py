@@ -57,6 +57,8 @@ from xuncha.taxonomy import Taxonomy
 from xuncha.text.ocr import RapidOcr, load_reference
 from xuncha.text.stage import OCR_MODEL, OcrLine, TextStage
 from xuncha.types import Detection, Frame
+from xuncha.viewcheck import ViewParams
+from xuncha.viewguard import ViewGuard
 from xuncha.zones.match import ZoneMatcher, zone_polygon_px
 from xuncha.zones.model import Zone
 from xuncha.zones.regions import Region, RegionIndex, resolve_region
@@ -76,6 +78,7 @@ class Camera:
     confirmer: Confirmer
     region: Region | None
     stationary: StationaryObjectModel | None
+    view: ViewGuard | None = None  # with a reference picture: pauses the zones when the view moved
     matcher: ZoneMatcher | None = None
     text: TextStage | None = None  # zones with a text rule; built with the matcher
     frame_size: tuple[int, int] = (0, 0)
@@ -193,6 +196,7 @@ class Worker:
             ),
             region=resolve_region(cam.region, location, self.regions),
             stationary=StationaryObjectModel(self.stationary_params) if self.cfg.detectors.stationary else None,
+            view=ViewGuard.for_camera(cam.id, cam.zones.reference_image, self.metrics.view_changed, ViewParams()),
         )
         self._refresh_fixtures(state)
         return state
@@ -458,7 +462,11 @@ class Worker:
             else:
                 cams[cid] = {"state": "ended" if feed.ended.is_set() else "up", "last_frame_ts": cam.last_ts}
             cams[cid]["dropped_samples"] = feed.slot.dropped
-        down = [c for c, h in cams.items() if h["state"] in ("down", "frozen")]
+            if cam.view is not None:
+                cams[cid]["view"] = cam.view.report()
+                if cam.view.status.paused and cams[cid]["state"] == "up":
+                    cams[cid]["state"] = "view_changed"
+        down = [c for c, h in cams.items() if h["state"] in ("down", "frozen", "view_changed")]
         return {"ok": not down, "worker": self.worker_id, "cameras": cams, "spooled": len(self.spool)}
 
     def _detect(self, frames: list[Frame]) -> list[list[Detection]]:
@@ -490,6 +498,8 @@ class Worker:
         cam.last_ts = frame.ts
         if cam.stationary is not None:
             dets = dets + cam.stationary.update(frame.image, frame.ts)
+        if cam.view is not None and not cam.view.allows(frame):
+            return  # the camera looks elsewhere: its zones are paused, open clues wait
         if cam.matcher is None or cam.frame_size != frame.size:  # first frame, or the stream changed size
             cam.frame_size = frame.size
             cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size)
