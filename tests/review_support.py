@@ -80,6 +80,8 @@ def make_event(
         zone=ZoneRef(id="box", name="配电箱旁"),
         category=CategoryRef(code=category, name=name, liuluan=liuluan),
         region=RegionRef(code="440105001", name="江南中街") if i % 3 else None,
+        community=RegionRef(code="440105001001", name="南华西社区") if i % 3 else None,
+        grid=RegionRef(code="G-17", name="第17网格") if i % 3 else None,
         model=ModelRef(name="yolov8n_coco_int8", checksums=[ModelChecksum(name="yolov8n_coco_int8", checksum="md5:1")]),
         label="suitcase",
         score=0.6,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from xuncha.config import ConfigError
-from xuncha.zones import Region, RegionIndex, resolve_region
+from xuncha.zones import Place, Region, RegionIndex, resolve_place, resolve_region
 
 POINT = {"type": "Point", "coordinates": [0, 0]}
 FLAT = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [2, 2], [0, 0]]]}
@@ -109,3 +109,29 @@ def test_bad_files_name_the_file(tmp_path):
     single.write_text(json.dumps(feature(square(0, 0, 1, 1), code="1", name="a")), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"single\.geojson: expected a GeoJSON FeatureCollection"):
         RegionIndex.from_geojson(single)
+
+
+def test_nested_levels_give_town_community_and_grid(tmp_path):
+    path = write(
+        tmp_path,
+        [
+            feature(square(0, 0, 4, 4), code="T1", name="甲街道"),
+            feature(square(0, 0, 2, 2), code="C1", name="一社区", level="community"),
+            feature(square(0, 0, 1, 1), code="G1", name="一网格", level="grid"),
+            feature(square(4, 0, 8, 4), code="T2", name="乙街道"),
+        ],
+    )
+    idx = RegionIndex.from_geojson(path)
+    assert idx.locate(0.5, 0.5) == Place(
+        Region(code="T1", name="甲街道"), Region(code="C1", name="一社区"), Region(code="G1", name="一网格")
+    )
+    assert idx.locate(3, 3) == Place(town=Region(code="T1", name="甲街道"))
+    assert idx.lookup(0.5, 0.5).code == "T1"
+    # A camera's own 镇街 wins; the lookup's 社区/网格 are kept only when it agrees on the 镇街.
+    assert resolve_place(Region(code="T1", name="甲街道"), (0.5, 0.5), idx).grid.code == "G1"
+    assert resolve_place(Region(code="T2", name="乙街道"), (0.5, 0.5), idx) == Place(
+        town=Region(code="T2", name="乙街道")
+    )
+    bad = write(tmp_path, [feature(square(0, 0, 1, 1), code="X", name="x", level="county")], "bad.geojson")
+    with pytest.raises(ConfigError, match=r"features\[0\] \(X\): level must be one of"):
+        RegionIndex.from_geojson(bad)

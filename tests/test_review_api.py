@@ -15,9 +15,11 @@ from fastapi.testclient import TestClient
 from review_support import Clock, add_users, database, login, make_event, review_config, write_evidence
 from sqlalchemy import select
 
+from xuncha.clues.dispatch import VERDICT_NAMES, RecheckResult
 from xuncha.review.app import create_app
 from xuncha.review.config import DispatchSettings
 from xuncha.review.db import Case, Clue, Decision, FixtureRow, OutboxMessage
+from xuncha.review.handling import apply_result
 from xuncha.review.intake import ingest
 from xuncha.settings import FixtureSetting
 from xuncha.taxonomy import load_taxonomy
@@ -210,7 +212,7 @@ def test_stats_by_dimension_and_csv(env) -> None:
 
 
 def test_dispatch_reports_case_handled_with_picture(env) -> None:
-    client, sessions, _clock, tokens, cfg = env
+    client, sessions, clock, tokens, cfg = env
     client.post("/api/clues/clue-001/accept")
     bearer = {"Authorization": f"Bearer {tokens['dispatch']}"}
     ok, jpg = cv2.imencode(".jpg", np.full((48, 64, 3), 200, np.uint8))
@@ -218,18 +220,47 @@ def test_dispatch_reports_case_handled_with_picture(env) -> None:
     r = svc.post(
         "/api/cases/case-clue-001/handled",
         headers=bearer,
-        data={"unit": "江南中街城管中队", "note": "已清理"},
+        data={"unit": "江南中街城管中队", "note": "已清理", "taken_at": clock.now.isoformat()},
         files={"picture": ("after.jpg", jpg.tobytes(), "image/jpeg")},
     )
     assert r.status_code == 200, r.text
+    assert r.json()["flags"] == [] and r.json()["report"] == 1
     with sessions() as s:
         case = s.get(Case, "case-clue-001")
         assert (case.handled, case.handling_unit, case.handling_note) == (True, "江南中街城管中队", "已清理")
-        assert case.after_picture.endswith("/clue-001/after.jpg")
+        assert case.after_picture.endswith("/clue-001/after-1.jpg")
         assert (cfg.evidence_root / case.after_picture).is_file()
+        # A handled report asks the camera to re-check the place, through the outbox.
+        request = s.scalar(select(OutboxMessage).where(OutboxMessage.message_id == "case-clue-001:r1"))
+        assert request.routing_key == "recheck.cam-1"
+        assert request.body["camera"]["id"] == "cam-1" and request.body["box"] == [72.0, 48.0, 144.0, 144.0]
     got = svc.get("/api/cases/case-clue-001", headers=bearer).json()
     assert got["handled"] is True and got["case"]["case_id"] == "case-clue-001"
     assert svc.get(got["after_picture"], headers=bearer).status_code == 200
+    assert [k["verdict_name"] for k in got["rechecks"]] == ["核查中"]
+
+    # A second report: the same picture again, said to be taken before the case was found. Flagged,
+    # and the first report stays as it was.
+    clock.advance(3600)
+    old = make_event(1).first_seen - timedelta(days=3)
+    second = svc.post(
+        "/api/cases/case-clue-001/handled",
+        headers=bearer,
+        data={"unit": "另一中队", "taken_at": old.isoformat()},
+        files={"picture": ("after.jpg", jpg.tobytes(), "image/jpeg")},
+    )
+    assert second.status_code == 200, second.text
+    assert second.json()["flags"] == ["picture_before_case", "picture_reused"]
+    got = svc.get("/api/cases/case-clue-001", headers=bearer).json()
+    assert got["handling_unit"] == "江南中街城管中队"
+    assert [(r["seq"], r["unit"], r["flags"]) for r in got["reports"]] == [
+        (1, "江南中街城管中队", []),
+        (2, "另一中队", ["picture_before_case", "picture_reused"]),
+    ]
+    assert [k["id"] for k in got["rechecks"]] == ["case-clue-001:r1", "case-clue-001:r2"]
+    page = client.get("/cases")
+    assert page.status_code == 200 and "照片与此前回复的照片完全相同" in page.text and "核查中" in page.text
+
     bad = svc.post(
         "/api/cases/case-clue-001/handled",
         headers=bearer,
@@ -237,9 +268,55 @@ def test_dispatch_reports_case_handled_with_picture(env) -> None:
         files={"picture": ("a.jpg", b"not a jpeg", "image/jpeg")},
     )
     assert bad.status_code == 422
+    naive = svc.post(
+        "/api/cases/case-clue-001/handled", headers=bearer, data={"unit": "x", "taken_at": "2024-05-01T10:00"}
+    )
+    assert naive.status_code == 422 and "时区" in naive.json()["detail"]
     assert svc.post("/api/cases/case-nope/handled", headers=bearer, data={"unit": "x"}).status_code == 404
     # Operators cannot report handling.
     assert client.post("/api/cases/case-clue-001/handled", data={"unit": "x"}).status_code == 403
+
+
+def test_recheck_results_close_the_case_and_an_operator_can_overrule_not_rectified(env) -> None:
+    client, sessions, clock, tokens, _cfg = env
+    bearer = {"Authorization": f"Bearer {tokens['dispatch']}"}
+    svc = TestClient(client.app, base_url="https://testserver")
+    for clue in ("clue-001", "clue-002"):
+        client.post(f"/api/clues/{clue}/accept")
+        assert svc.post(f"/api/cases/case-{clue}/handled", headers=bearer, data={"unit": "中队"}).status_code == 200
+
+    def result(case: str, verdict: str, present: int) -> RecheckResult:
+        return RecheckResult(
+            result_id=f"{case}:r1",
+            request_id=f"{case}:r1",
+            case_id=case,
+            verdict=verdict,
+            verdict_name=VERDICT_NAMES[verdict],
+            samples=3,
+            present=present,
+            checked_to=clock.now,
+            worker="w1",
+            emitted_at=clock.now,
+        )
+
+    with sessions.begin() as s:
+        assert apply_result(s, result("case-clue-001", "rectified", 0), clock.now)
+        assert apply_result(s, result("case-clue-002", "not_rectified", 3), clock.now)
+    with sessions.begin() as s:  # a redelivered result changes nothing
+        assert not apply_result(s, result("case-clue-002", "rectified", 0), clock.now)
+    with sessions() as s:
+        assert s.get(Case, "case-clue-001").closed_at is not None
+        assert s.get(Case, "case-clue-002").closed_at is None
+    assert client.post("/api/rechecks/case-clue-001:r1/overrule", json={"note": "x"}).status_code == 409
+    r = client.post("/api/rechecks/case-clue-002:r1/overrule", json={"note": "画面中为路人暂放的包"})
+    assert r.status_code == 200, r.text
+    assert client.post("/api/rechecks/case-clue-002:r1/overrule", json={}).status_code == 409
+    with sessions() as s:
+        assert s.get(Case, "case-clue-002").closed_at is not None
+        told = s.scalar(select(OutboxMessage).where(OutboxMessage.message_id == "case-clue-002:r1:overruled"))
+        assert told.routing_key == "case.rechecked.rectified" and told.body["worker"] == "operator:op1"
+    page = client.get("/cases").text
+    assert "已人工改判为已整改：画面中为路人暂放的包" in page and "改判为已整改</button>" not in page
 
 
 def test_metrics_and_health(env) -> None:

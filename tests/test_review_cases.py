@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy import func, select
 from xuncha.clues.broker import CluePublisher, Topology, embedded_broker_url
 from xuncha.review.app import create_app
 from xuncha.review.cases import CASE_TOPOLOGY, CaseMessage, CaseRelay
+from xuncha.review.config import DispatchSettings
 from xuncha.review.db import ClueEventRow, OutboxMessage
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import load_taxonomy
@@ -93,7 +95,9 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, 
     clue_topo, case_topo = _topologies()
     with database(db_kind, tmp_path) as (_db_url, sessions):
         add_users(sessions)
-        cfg = review_config(tmp_path, undo_window_s=10)
+        cfg = review_config(
+            tmp_path, undo_window_s=10, dispatch=DispatchSettings(deadline_h=24, deadlines_h={"0102": 2})
+        )
         clock = Clock()
         app = create_app(cfg, load_taxonomy(), sessions, clock=clock)
         relay = CaseRelay(sessions, url, topology=case_topo, connect_timeout=2.0)
@@ -171,9 +175,11 @@ def test_events_in_decisions_cases_out(stack: dict[str, Any]) -> None:
     assert first.occurrences == 6 and first.dwell_s == 22.0  # from the updated event
     assert first.reviewer == "op1" and first.source == "视频AI"
     assert first.evidence.crop == "https://review.example/evidence/2024-05-01/clue-001/crop.jpg"
-    assert first.deadline > first.filed_at
+    assert first.deadline - first.filed_at == timedelta(hours=2)  # 0102's own deadline
+    assert (first.community.code, first.community.name, first.grid.code) == ("440105001001", "南华西社区", "G-17")
     third = CaseMessage.model_validate(by_id["case-clue-003"]["body"])
-    assert third.category.code == "0507" and third.region is None
+    assert third.category.code == "0507" and third.region is None and third.community is None
+    assert third.deadline - third.filed_at == timedelta(hours=24)
 
 
 def _rabbitmqctl(action: str) -> None:

@@ -8,11 +8,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from review_support import RABBIT_URL, database, make_event
 from sqlalchemy import func, inspect, select
 
 from xuncha.clues.broker import CluePublisher, Topology, embedded_broker_url
-from xuncha.review.db import PENDING, Clue, ClueEventRow, open_database
+from xuncha.review.db import PENDING, Base, Clue, ClueEventRow, open_database
 from xuncha.review.intake import ingest, run_intake
 
 
@@ -27,6 +29,8 @@ def test_migration_creates_schema_and_is_idempotent(tmp_path: Path) -> None:
     engine, _ = open_database(url)
     tables = set(inspect(engine).get_table_names())
     assert {"clues", "clue_events", "decisions", "cases", "outbox", "fixtures", "users", "alembic_version"} <= tables
+    with engine.connect() as conn:  # the migrations build exactly what the models describe
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     engine.dispose()
     engine, _ = open_database(url)  # second start: nothing to do, no error
     engine.dispose()

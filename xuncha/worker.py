@@ -61,7 +61,7 @@ from xuncha.viewcheck import ViewParams
 from xuncha.viewguard import ViewGuard
 from xuncha.zones.match import ZoneMatcher, zone_polygon_px
 from xuncha.zones.model import Zone
-from xuncha.zones.regions import Region, RegionIndex, resolve_region
+from xuncha.zones.regions import Place, Region, RegionIndex, resolve_place
 
 log = logging.getLogger("xuncha.worker")
 
@@ -76,7 +76,7 @@ class Camera:
 
     cfg: CameraConfig
     confirmer: Confirmer
-    region: Region | None
+    place: Place  # 镇街, 社区, 网格
     stationary: StationaryObjectModel | None
     view: ViewGuard | None = None  # with a reference picture: pauses the zones when the view moved
     matcher: ZoneMatcher | None = None
@@ -112,12 +112,16 @@ def fetch_fixtures(review_url: str, token: str, camera: CameraConfig) -> list[Fi
         return [FixtureSetting.model_validate(f) for f in json.load(r)["fixtures"]]
 
 
+def _ref(area: Region | None) -> RegionRef | None:
+    return RegionRef(code=area.code, name=area.name) if area else None
+
+
 def build_event(
     t: Transition,
     cam: CameraConfig,
     zone: Zone,
     taxonomy: Taxonomy,
-    region: Region | None,
+    place: Place,
     models: list[ModelChecksum],
     frame_size: tuple[int, int],
     evidence: Evidence | None,
@@ -136,7 +140,9 @@ def build_event(
         camera=CameraRef(id=cam.id, name=cam.name, preset=cam.preset, location=cam.location),
         zone=ZoneRef(id=zone.id, name=zone.name),
         category=CategoryRef(code=category.code, name=category.name, liuluan=category.liuluan),
-        region=RegionRef(code=region.code, name=region.name) if region else None,
+        region=_ref(place.town),
+        community=_ref(place.community),
+        grid=_ref(place.grid),
         model=ModelRef(name=best.model, checksums=models),
         label=best.label,
         score=round(min(1.0, max(0.0, best.score)), 4),
@@ -194,7 +200,7 @@ class Worker:
                 lambda zone, category: cam.zones.get(zone).dwell(category, self.taxonomy),
                 self.cfg.confirm_params(cam.sample_interval_s),
             ),
-            region=resolve_region(cam.region, location, self.regions),
+            place=resolve_place(cam.region, location, self.regions),
             stationary=StationaryObjectModel(self.stationary_params) if self.cfg.detectors.stationary else None,
             view=ViewGuard.for_camera(cam.id, cam.zones.reference_image, self.metrics.view_changed, ViewParams()),
         )
@@ -529,7 +535,7 @@ class Worker:
         else:
             evidence = self._evidence(cam, zone, v)
         now = datetime.now(UTC)
-        emit(build_event(t, cam.cfg, zone, self.taxonomy, cam.region, self.models, cam.frame_size, evidence, tz, now))
+        emit(build_event(t, cam.cfg, zone, self.taxonomy, cam.place, self.models, cam.frame_size, evidence, tz, now))
         # After the publish: a crash in between makes the next owner repeat this event under the same
         # event_id (consumers deduplicate), never skip one.
         if self.leases is not None:  # so that the camera's next owner continues this clue

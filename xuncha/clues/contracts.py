@@ -4,8 +4,8 @@ A clue is one confirmed violation; every change to it is a `ClueEvent` (opened, 
 with a per-clue sequence number. `event_id` = f"{clue_id}:{seq}", so a consumer that sees the same
 event twice (redelivery, spool replay) can ignore the copy.
 
-Regenerate the exported schema after changing a contract: `python -m xuncha.clues`
-(`--check` exits 1 when the committed file is stale).
+Regenerate the exported schemas (these and the dispatch contracts in `dispatch.py`) after changing
+a contract: `python -m xuncha.clues` (`--check` exits 1 when a committed file is stale).
 """
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ class CategoryRef(_Contract):
 
 
 class RegionRef(_Contract):
-    """The sub-district (镇街) the violation belongs to ("事件先属地")."""
+    """An area the violation belongs to ("事件先属地"): a 镇街, 社区 or 网格."""
 
-    code: str = Field(min_length=1, description="Region code")
-    name: str = Field(description="Region name, e.g. a 镇街")
+    code: str = Field(min_length=1, description="Area code")
+    name: str = Field(description="Area name, e.g. a 镇街")
 
 
 class ModelChecksum(_Contract):
@@ -130,6 +130,10 @@ class ClueEvent(_Contract):
     zone: ZoneRef = Field(description="Zone the violation is in")
     category: CategoryRef = Field(description="Category the zone rule reports it as")
     region: RegionRef | None = Field(None, description="Sub-district (镇街) it belongs to; null if unknown")
+    community: RegionRef | None = Field(
+        None, description="Community (社区) it belongs to; null if the region file has none"
+    )
+    grid: RegionRef | None = Field(None, description="Grid (网格) it belongs to; null if none is known")
     model: ModelRef = Field(description="Model(s) that produced it")
     label: str = Field(min_length=1, description="Model label of the detection, e.g. suitcase, static_object")
     score: float = Field(ge=0, le=1, description="Detection score of the best sighting")
@@ -185,26 +189,41 @@ def check_relative_path(rel: str) -> PurePosixPath:
 
 def clue_event_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of ClueEvent, as exported to schema/clue_event.json."""
-    schema = ClueEvent.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    return _schema(ClueEvent)
 
 
-def schema_text() -> str:
-    return json.dumps(clue_event_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema()}
+
+
+def _exported() -> dict[Path, type[BaseModel]]:
+    from xuncha.clues.dispatch import CaseMessage, RecheckRequest, RecheckResult  # it imports this module
+
+    return {
+        SCHEMA_FILE: ClueEvent,
+        SCHEMA_DIR / "case_message.json": CaseMessage,
+        SCHEMA_DIR / "recheck_request.json": RecheckRequest,
+        SCHEMA_DIR / "recheck_result.json": RecheckResult,
+    }
+
+
+def schema_text(model: type[BaseModel] = ClueEvent) -> str:
+    return json.dumps(_schema(model), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Export the clue contracts as JSON Schema.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the committed schema is stale")
+    parser = argparse.ArgumentParser(description="Export the message contracts as JSON Schema.")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a committed schema is stale")
     args = parser.parse_args(argv)
-    text = schema_text()
-    if args.check:
-        current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.exists() else ""
-        if current != text:
-            print(f"{SCHEMA_FILE} is stale: run python -m xuncha.clues", file=sys.stderr)
-            return 1
-        return 0
-    SCHEMA_DIR.mkdir(exist_ok=True)
-    SCHEMA_FILE.write_text(text, encoding="utf-8")
-    print(f"wrote {SCHEMA_FILE}")
-    return 0
+    stale = 0
+    for path, model in _exported().items():
+        text = schema_text(model)
+        if args.check:
+            if (path.read_text(encoding="utf-8") if path.exists() else "") != text:
+                print(f"{path} is stale: run python -m xuncha.clues", file=sys.stderr)
+                stale = 1
+            continue
+        SCHEMA_DIR.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    return stale

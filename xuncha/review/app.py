@@ -27,13 +27,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from xuncha.clues.dispatch import VERDICT_NAMES
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.review import auth, deadletter, decisions, stats
+from xuncha.review import auth, deadletter, decisions, handling, stats
 from xuncha.review.auth import COOKIE, CSRF_HEADER, Principal
 from xuncha.review.camera_api import add_camera_routes
 from xuncha.review.cases import outbox_depth
 from xuncha.review.config import ReviewConfig
-from xuncha.review.db import PENDING, ROLES, Case, Clue, Decision, FixtureRow, User, utcnow
+from xuncha.review.db import PENDING, ROLES, Case, CaseReport, Clue, Decision, FixtureRow, Recheck, User, utcnow
 from xuncha.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,64 @@ class AcceptBody(BaseModel):
 class RejectBody(BaseModel):
     reason: str
     text: str = ""
+
+
+class OverruleBody(BaseModel):
+    note: str = Field("", max_length=2000, description="Why the 未整改 is wrong")
+
+
+def _pic(path: str | None) -> str | None:
+    return "/evidence/" + quote(path) if path else None
+
+
+def case_json(s: Session, case: Case) -> dict[str, Any]:
+    """A case with its handling history and re-checks (for dispatch, the API and the cases page)."""
+    reports = s.scalars(select(CaseReport).where(CaseReport.case_id == case.id).order_by(CaseReport.seq))
+    checks = s.scalars(select(Recheck).where(Recheck.case_id == case.id).order_by(Recheck.requested_at, Recheck.id))
+    clue = s.get(Clue, case.clue_id)
+    scene = clue.evidence["scene"]["path"] if clue is not None and clue.evidence else None
+    return {
+        "case": case.payload,
+        "case_id": case.id,
+        "escalation": case.escalation,
+        "deadline": _iso(case.deadline),
+        "closed_at": _iso(case.closed_at),
+        "scene": _pic(scene),
+        "handled": case.handled,
+        "handled_at": _iso(case.handled_at),
+        "handling_unit": case.handling_unit,
+        "handling_note": case.handling_note,
+        "after_picture": _pic(case.after_picture),
+        "reports": [
+            {
+                "seq": r.seq,
+                "reported_at": _iso(r.reported_at),
+                "handled": r.handled,
+                "unit": r.unit,
+                "note": r.note,
+                "picture": _pic(r.picture),
+                "picture_taken_at": _iso(r.picture_taken_at),
+                "flags": list(r.flags),
+            }
+            for r in reports
+        ],
+        "rechecks": [
+            {
+                "id": c.id,
+                "requested_at": _iso(c.requested_at),
+                "verdict": c.verdict,
+                "verdict_name": VERDICT_NAMES.get(c.verdict or "", "核查中"),
+                "reason": c.reason,
+                "samples": c.samples,
+                "present": c.present,
+                "checked_to": _iso(c.checked_to),
+                "after_picture": _pic(c.after_picture),
+                "overruled": c.overruled_at is not None,
+                "overrule_note": c.overrule_note,
+            }
+            for c in checks
+        ],
+    }
 
 
 class NewUser(BaseModel):
@@ -454,14 +513,7 @@ def create_app(
             case = s.get(Case, case_id)
             if case is None:
                 raise HTTPException(404, "案件不存在")
-            return {
-                "case": case.payload,
-                "handled": case.handled,
-                "handled_at": _iso(case.handled_at),
-                "handling_unit": case.handling_unit,
-                "handling_note": case.handling_note,
-                "after_picture": "/evidence/" + case.after_picture if case.after_picture else None,
-            }
+            return case_json(s, case)
 
     @app.post("/api/cases/{case_id}/handled")
     def case_handled(
@@ -471,11 +523,16 @@ def create_app(
         unit: Annotated[str, Form(min_length=1, max_length=200)],
         handled: Annotated[bool, Form()] = True,
         note: Annotated[str, Form(max_length=2000)] = "",
+        taken_at: Annotated[datetime | None, Form(description="When the after picture was taken (ISO 8601)")] = None,
         picture: Annotated[UploadFile | None, File()] = None,
     ) -> dict[str, Any]:
-        """Dispatch reports a case handled (or not), with the handling unit and an optional after picture."""
+        """Dispatch reports a case handled (or not), with the handling unit and an optional after picture.
+
+        Every report is kept; a handled one makes the camera re-check the place."""
         st = _state(request)
-        image = None
+        if taken_at is not None and taken_at.tzinfo is None:
+            raise HTTPException(422, "taken_at 需要带时区，例如 2024-05-01T10:00:00+08:00")
+        data, image = b"", None
         if picture is not None:
             data = picture.file.read(20 * 1024 * 1024 + 1)
             if len(data) > 20 * 1024 * 1024:
@@ -488,11 +545,43 @@ def create_app(
             if case is None:
                 raise HTTPException(404, "案件不存在")
             now = st.clock()
-            if image is not None:
-                case.after_picture = st.store.put(case.clue_id, "after", image, day=now.astimezone(tz).date())
-            case.handled, case.handling_unit, case.handling_note = handled, unit, note or None
-            case.handled_at = now
-        return {"case_id": case_id, "handled": handled, "after_picture": case.after_picture}
+            seq = handling.report_count(s, case_id) + 1
+            path = (
+                st.store.put(case.clue_id, f"after-{seq}", image, day=now.astimezone(tz).date())
+                if image is not None
+                else None
+            )
+            report = handling.record_report(
+                s,
+                case,
+                handled=handled,
+                unit=unit,
+                note=note or None,
+                picture=path,
+                picture_bytes=data or None,
+                taken_at=taken_at,
+                now=now,
+            )
+            out = {"case_id": case_id, "report": report.seq, "handled": handled, "after_picture": path}
+            out["flags"] = list(report.flags)
+        return out
+
+    @app.post("/api/rechecks/{recheck_id}/overrule")
+    def overrule_recheck(request: Request, who: Reviewer, recheck_id: str, body: OverruleBody) -> dict[str, Any]:
+        st = _state(request)
+        try:
+            with st.sessions.begin() as s:
+                row = handling.overrule(s, recheck_id, who.user, body.note.strip(), st.clock())
+                return {"recheck_id": row.id, "overruled": True, "case_id": row.case_id}
+        except handling.OverruleError as e:
+            raise HTTPException(e.status, str(e)) from None
+
+    @app.get("/cases")
+    def cases_page(request: Request, who: Reviewer, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+        with _db(request) as s:
+            rows = list(s.scalars(select(Case).order_by(Case.filed_at.desc()).limit(limit)))
+            cases = [case_json(s, c) for c in rows]
+        return page(request, "cases.html", who, cases=cases, flag_names=handling.PICTURE_FLAGS)
 
     # -- admin ------------------------------------------------------------------------------------
     @app.get("/admin")

@@ -3,7 +3,8 @@
 An accepted clue becomes a `CaseMessage` written to the outbox in the decision's transaction. The
 relay publishes due messages (after the undo window) to the durable topic exchange `xuncha.cases`
 (queue `xuncha.cases.dispatch`, routing key `case.filed.<category code>`), persistent, with
-`message_id` = case_id, and marks them published once the broker confirmed. A broker outage only
+`message_id` = case_id, and marks them published once the broker confirmed. Re-check requests
+(`handling.py`) go through the same outbox to their camera's queue. A broker outage only
 delays them. Each try is counted before it is made and sent as header `attempt`: a message with
 attempt > 1 may repeat one the broker already had (the relay died between sending and recording),
 so dispatch deduplicates on case_id. Run one relay per database.
@@ -14,65 +15,19 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime, timedelta
-from typing import Literal
 
-from kombu import Connection, Producer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from kombu import Connection, Producer, Queue
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.broker import Topology
 from xuncha.clues.contracts import CameraRef, CategoryRef, GeoPoint, RegionRef, ZoneRef
+from xuncha.clues.dispatch import CaseMessage, EvidenceLinks, recheck_queue
 from xuncha.redact import mask_url
 from xuncha.review.config import DispatchSettings
 from xuncha.review.db import Case, Clue, Decision, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
-
-CASE_SCHEMA_VERSION = 1
-SOURCE = "视频AI"
-
-
-class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EvidenceLinks(_Contract):
-    scene: str = Field(description="URL of the scene with the zone and the box drawn")
-    crop: str = Field(description="URL of the close-up")
-    start: str = Field(description="URL of a frame from the start of the dwell")
-
-
-class CaseMessage(_Contract):
-    """One filed case, as the dispatch service receives it."""
-
-    schema_version: Literal[1] = CASE_SCHEMA_VERSION
-    case_id: str = Field(description="Idempotent case id: one per clue; deduplicate on it")
-    clue_id: str
-    source: str = Field(SOURCE, description="Where the case comes from")
-    category: CategoryRef = Field(description="Filed category (the operator may have corrected it)")
-    reported_category: CategoryRef = Field(description="Category the worker reported")
-    description: str
-    found_at: AwareDatetime = Field(description="First sighting")
-    last_seen: AwareDatetime
-    filed_at: AwareDatetime = Field(description="When the operator accepted the clue")
-    camera: CameraRef
-    zone: ZoneRef
-    location: GeoPoint | None
-    district: RegionRef | None = Field(description="区, from the service configuration")
-    region: RegionRef | None = Field(description="镇街 the spot belongs to")
-    dwell_s: float = Field(description="Seconds the violation lasted when it was reported")
-    occurrences: int = Field(description="Samples in which it was seen")
-    recurrence: int = Field(description="Earlier cases at the same camera, zone and category in the window")
-    recurrence_days: int
-    evidence: EvidenceLinks | None
-    model: str
-    label: str
-    score: float
-    reviewer: str
-    suggested_department: str
-    deadline: AwareDatetime
-
 
 # The dispatch side's exchange and queue; same shape as the clue topology.
 CASE_TOPOLOGY = Topology(exchange_name="xuncha.cases", queue_name="xuncha.cases.dispatch", binding_key="case.#")
@@ -91,6 +46,10 @@ def _fmt_duration(seconds: float) -> str:
     return f"{minutes // 60}小时{minutes % 60}分钟" if minutes >= 60 else f"{max(minutes, 1)}分钟"
 
 
+def _area(code: str | None, name: str | None) -> RegionRef | None:
+    return RegionRef(code=code, name=name or "") if code else None
+
+
 def build_case(
     clue: Clue,
     decision: Decision,
@@ -107,7 +66,6 @@ def build_case(
         if ev
         else None
     )
-    region = RegionRef(code=clue.region_code, name=clue.region_name or "") if clue.region_code else None
     district = RegionRef(code=settings.district_code, name=settings.district_name) if settings.district_code else None
     place = f"{clue.region_name or ''}{clue.camera_name}（{clue.zone_name}）"
     return CaseMessage(
@@ -123,7 +81,9 @@ def build_case(
         zone=ZoneRef(id=clue.zone_id, name=clue.zone_name),
         location=GeoPoint(lon=clue.lon, lat=clue.lat) if clue.lon is not None and clue.lat is not None else None,
         district=district,
-        region=region,
+        region=_area(clue.region_code, clue.region_name),
+        community=_area(clue.community_code, clue.community_name),
+        grid=_area(clue.grid_code, clue.grid_name),
         dwell_s=clue.dwell_s,
         occurrences=clue.occurrences,
         recurrence=recurrence,
@@ -134,7 +94,7 @@ def build_case(
         score=clue.score,
         reviewer=reviewer,
         suggested_department=settings.departments.get(decision.category_code, settings.default_department),
-        deadline=decision.decided_at + timedelta(hours=settings.deadline_h),
+        deadline=decision.decided_at + timedelta(hours=settings.deadline_for(decision.category_code)),
     )
 
 
@@ -160,7 +120,17 @@ def count_recurrence(session: Session, clue: Clue, category_code: str, since: da
 def file_case(session: Session, case: CaseMessage, decision_id: int, not_before: datetime) -> None:
     """Store the case and its outbox message in the caller's transaction."""
     body = case.model_dump(mode="json")
-    session.add(Case(id=case.case_id, clue_id=case.clue_id, decision_id=decision_id, payload=body))
+    session.add(
+        Case(
+            id=case.case_id,
+            clue_id=case.clue_id,
+            decision_id=decision_id,
+            payload=body,
+            filed_at=case.filed_at,
+            deadline=case.deadline,
+            escalation=case.escalation,
+        )
+    )
     session.add(
         OutboxMessage(
             message_id=case.case_id,
@@ -220,6 +190,12 @@ class CaseRelay:
             self._conn.release()
         self._conn = self._producer = None
 
+    def _queue_for(self, routing_key: str) -> Queue:
+        """The queue a message must not miss: a camera's re-check queue, else the dispatch queue."""
+        if routing_key.startswith("recheck."):
+            return recheck_queue(routing_key.removeprefix("recheck."), self.topology.exchange_name)
+        return self.topology.queue
+
     def _publish(self, msg: OutboxMessage, attempt: int) -> None:
         if self._producer is None:
             amqp = self.url.split("://", 1)[0].lower() in ("amqp", "amqps", "pyamqp")
@@ -231,7 +207,7 @@ class CaseRelay:
             serializer="json",
             exchange=self.topology.exchange,
             routing_key=msg.routing_key,
-            declare=[self.topology.queue],
+            declare=[self._queue_for(msg.routing_key)],
             delivery_mode=2,
             message_id=msg.message_id,
             headers={"attempt": attempt},

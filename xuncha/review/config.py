@@ -41,9 +41,17 @@ class DispatchSettings(BaseModel):
     default_department: str = Field("", description="Suggested handling department when a category has none")
     departments: dict[str, str] = Field(default_factory=dict, description="Category code -> suggested department")
     deadline_h: float = Field(24, gt=0, description="Suggested deadline, hours after filing")
+    deadlines_h: dict[str, float] = Field(
+        default_factory=dict, description="Category code -> deadline in hours, overriding deadline_h"
+    )
     recurrence_days: int = Field(30, ge=1, description="Window for counting earlier cases at the same spot")
-    exchange: str = Field("xuncha.cases", description="Durable topic exchange cases are published to")
+    exchange: str = Field(
+        "xuncha.cases", description="Durable topic exchange of cases, re-check requests and re-check results"
+    )
     queue: str = Field("xuncha.cases.dispatch", description="Durable queue the dispatch service consumes")
+
+    def deadline_for(self, category_code: str) -> float:
+        return self.deadlines_h.get(category_code, self.deadline_h)
 
 
 class ReviewConfig(BaseModel):
@@ -122,7 +130,12 @@ def load_review_config(path: str | Path) -> tuple[ReviewConfig, Taxonomy]:
         }
     )
     taxonomy = load_taxonomy(cfg.taxonomy)
-    unknown = sorted(set(cfg.dispatch.departments) - {c.code for c in taxonomy.categories})
-    if unknown:
-        raise ConfigError(f"{path}: dispatch.departments: unknown category code(s) {unknown}")
+    codes = {c.code for c in taxonomy.categories}
+    for key in ("departments", "deadlines_h"):
+        unknown = sorted(set(getattr(cfg.dispatch, key)) - codes)
+        if unknown:
+            raise ConfigError(f"{path}: dispatch.{key}: unknown category code(s) {unknown}")
+    bad = {k: v for k, v in cfg.dispatch.deadlines_h.items() if v <= 0}
+    if bad:
+        raise ConfigError(f"{path}: dispatch.deadlines_h: deadlines must be > 0 hours, got {bad}")
     return cfg, taxonomy

@@ -2,17 +2,19 @@
 
 from xuncha.zones.match import Candidate, ZoneMatcher, zone_polygon_px
 from xuncha.zones.model import Rule, Zone, ZoneSet, check_zone_set
-from xuncha.zones.regions import Region, RegionIndex, resolve_region
+from xuncha.zones.regions import Place, Region, RegionIndex, resolve_place, resolve_region
 
 __all__ = [
     "Candidate",
     "Region",
+    "Place",
     "RegionIndex",
     "Rule",
     "Zone",
     "ZoneMatcher",
     "ZoneSet",
     "check_zone_set",
+    "resolve_place",
     "resolve_region",
     "zone_polygon_px",
 ]

@@ -3,12 +3,16 @@
 Region polygons come from a GeoJSON FeatureCollection. Coordinates are [lon, lat] in whatever datum
 the file uses (WGS84 per the GeoJSON spec; many Chinese sources use GCJ-02): camera locations must use
 the same one.
+
+A file may nest levels: a feature's `level` property is `town` (镇街, the default), `community` (社区)
+or `grid` (网格); `locate` returns the containing area of each level.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import shapely
@@ -30,12 +34,25 @@ class Region(BaseModel):
     name: str = Field(description="Region name (镇街名称), e.g. 某某街道")
 
 
+LEVELS = ("town", "community", "grid")  # 镇街, 社区, 网格
+
+
+@dataclass(frozen=True)
+class Place:
+    """The areas of every level that contain a point (None where the file has no such level there)."""
+
+    town: Region | None = None
+    community: Region | None = None
+    grid: Region | None = None
+
+
 class RegionIndex:
     """Point-in-polygon lookup over region polygons (STRtree)."""
 
-    def __init__(self, items: Sequence[tuple[Region, BaseGeometry]]) -> None:
+    def __init__(self, items: Sequence[tuple[Region, BaseGeometry]], levels: Sequence[str] | None = None) -> None:
         self._regions = [r for r, _ in items]
         self._geoms = [g for _, g in items]
+        self._levels = list(levels) if levels is not None else ["town"] * len(items)
         self._tree = shapely.STRtree(self._geoms)
 
     def __len__(self) -> int:
@@ -58,15 +75,23 @@ class RegionIndex:
         features = data.get("features")
         if not isinstance(features, list) or not features:
             raise ConfigError(f"{path}: the FeatureCollection has no features")
-        return cls([_feature(path, i, f, code_key, name_key) for i, f in enumerate(features)])
+        parsed = [_feature(path, i, f, code_key, name_key) for i, f in enumerate(features)]
+        return cls([(r, g) for r, g, _ in parsed], [lv for _, _, lv in parsed])
+
+    def locate(self, lon: float, lat: float) -> Place:
+        """The 镇街, 社区 and 网格 containing (lon, lat), boundary included; on overlaps, the first in the file."""
+        hits = sorted(int(i) for i in self._tree.query(shapely.Point(lon, lat), predicate="intersects"))
+        found: dict[str, Region] = {}
+        for i in hits:
+            found.setdefault(self._levels[i], self._regions[i])
+        return Place(**found)
 
     def lookup(self, lon: float, lat: float) -> Region | None:
-        """The region containing (lon, lat), boundary included; on overlaps, the first in the file."""
-        hits = self._tree.query(shapely.Point(lon, lat), predicate="intersects")
-        return self._regions[int(hits.min())] if len(hits) else None
+        """The 镇街 containing (lon, lat)."""
+        return self.locate(lon, lat).town
 
 
-def _feature(path: Path, i: int, f: object, code_key: str, name_key: str) -> tuple[Region, BaseGeometry]:
+def _feature(path: Path, i: int, f: object, code_key: str, name_key: str) -> tuple[Region, BaseGeometry, str]:
     where = f"{path}: features[{i}]"
     if not isinstance(f, dict) or f.get("type") != "Feature":
         raise ConfigError(f"{where}: not a GeoJSON Feature")
@@ -74,6 +99,9 @@ def _feature(path: Path, i: int, f: object, code_key: str, name_key: str) -> tup
     missing = [k for k in (code_key, name_key) if props.get(k) in (None, "")]
     if missing:
         raise ConfigError(f"{where}: missing properties {missing} (have {sorted(props)})")
+    level = props.get("level", "town")
+    if level not in LEVELS:
+        raise ConfigError(f"{where} ({props[code_key]}): level must be one of {list(LEVELS)}, got {level!r}")
     geom_data = f.get("geometry")
     gtype = geom_data.get("type") if isinstance(geom_data, dict) else None
     if gtype not in ("Polygon", "MultiPolygon"):
@@ -89,13 +117,18 @@ def _feature(path: Path, i: int, f: object, code_key: str, name_key: str) -> tup
         geom = shapely.union_all(polys) if polys else Polygon()
     if geom.is_empty or geom.area <= 0:
         raise ConfigError(f"{where} ({props[code_key]}): polygon is empty")
-    return Region(code=str(props[code_key]), name=str(props[name_key])), geom
+    return Region(code=str(props[code_key]), name=str(props[name_key])), geom, level
 
 
 def resolve_region(own: Region | None, location: LonLat | None, index: RegionIndex | None) -> Region | None:
     """A camera's own region setting wins; else the region whose polygon contains its location."""
-    if own is not None:
-        return own
-    if location is None or index is None:
-        return None
-    return index.lookup(*location)
+    return resolve_place(own, location, index).town
+
+
+def resolve_place(own: Region | None, location: LonLat | None, index: RegionIndex | None) -> Place:
+    """镇街, 社区 and 网格 of a camera. Its own 镇街 setting wins; the lookup's 社区 and 网格 are kept only
+    when the lookup agrees on the 镇街 (otherwise they would belong to another 镇街)."""
+    found = index.locate(*location) if location is not None and index is not None else Place()
+    if own is None or own == found.town:
+        return found
+    return Place(town=own)
