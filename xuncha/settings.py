@@ -113,10 +113,20 @@ class WorkerConfig(BaseModel):
     text: dict[str, float] = Field(
         default_factory=dict, description="TextParams overrides (OCR schedule of zones with a text rule)"
     )
-    cameras: list[CameraConfig] = Field(min_length=1)
+    cameras_from_service: bool = Field(
+        False,
+        description="Fetch the cameras and their zones from the review service (review_url, worker token) instead "
+        "of `cameras:`; changes apply without a restart, and the last good copy in data_dir is used while the "
+        "service cannot be reached",
+    )
+    cameras: list[CameraConfig] = Field(default_factory=list, description="The cameras (unless cameras_from_service)")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> WorkerConfig:
+        if self.cameras_from_service and not self.review_url:
+            raise ValueError("cameras_from_service needs review_url")
+        if not self.cameras_from_service and not self.cameras:
+            raise ValueError("cameras: give at least one camera (or cameras_from_service: true)")
         seen: set[str] = set()
         for cam in self.cameras:
             if cam.id in seen:

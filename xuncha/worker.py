@@ -43,11 +43,13 @@ from xuncha.config import ConfigError
 from xuncha.confirm import Confirmer, Fixture, Transition, Violation
 from xuncha.detector.cards import load_detector
 from xuncha.detector.onnx import OnnxDetector
+from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.detector.stationary import MODEL_NAME as STATIONARY_MODEL
 from xuncha.detector.stationary import StationaryObjectModel
 from xuncha.leases import LeaseStore
 from xuncha.metrics import StatusServer, WorkerMetrics
 from xuncha.redact import mask_url
+from xuncha.service_cameras import ServiceCameras
 from xuncha.settings import CameraConfig, FixtureSetting, WorkerConfig, load_worker_config
 from xuncha.streams.errors import StreamError
 from xuncha.streams.feed import Feed, paced
@@ -182,6 +184,7 @@ class Worker:
         self.stationary_params = cfg.stationary_params()
         self.worker_id = cfg.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = WorkerMetrics()
+        self.on_sample: Callable[[CameraConfig, Frame], None] | None = None  # sees every sample (reference pictures)
         self._live: dict[str, tuple[Camera, Feed, RtspSource | None]] = {}
         self.leases = LeaseStore(cfg.leases_url, self.worker_id, cfg.lease_ttl_s) if cfg.leases_url else None
         self._done: set[str] = set()  # cameras whose source ended or failed for good (not restarted)
@@ -502,6 +505,8 @@ class Worker:
         self, cam: Camera, frame: Frame, dets: list[Detection], emit: Callable[[ClueEvent], None]
     ) -> None:
         cam.last_ts = frame.ts
+        if self.on_sample is not None:
+            self.on_sample(cam.cfg, frame)
         if cam.stationary is not None:
             dets = dets + cam.stationary.update(frame.image, frame.ts)
         if cam.view is not None and not cam.view.allows(frame):
@@ -635,16 +640,31 @@ def _run_command(args: argparse.Namespace) -> int:
     cfg, taxonomy = load_worker_config(args.config)
     if args.metrics_port is not None:
         cfg = cfg.model_copy(update={"metrics_port": args.metrics_port})
+    remote = None
+    reload = None if args.once else _config_watcher(args.config)
+    if cfg.cameras_from_service:
+        token = cfg.review_token or os.environ.get("XUNCHA_REVIEW_TOKEN")
+        if not token:
+            raise ConfigError(f"{args.config}: cameras_from_service needs review_token or XUNCHA_REVIEW_TOKEN")
+        remote = ServiceCameras(cfg, taxonomy, token)
+        cfg = remote.initial()
+        reload = None if args.once else remote.reload
     worker = Worker(cfg, taxonomy)
+    if remote is not None:
+        labels = {lab for d in worker.detectors for lab in d.labels}
+        remote.labels = sorted(labels | ({STATIONARY_LABEL} if cfg.detectors.stationary else set()))
+        worker.on_sample = remote.offer
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     status = StatusServer(cfg.metrics_port, worker.metrics, worker.health) if cfg.metrics_port is not None else None
     try:
-        summary = worker.run(once=args.once, stop=stop, reload=None if args.once else _config_watcher(args.config))
+        summary = worker.run(once=args.once, stop=stop, reload=reload)
     finally:
         if status:
             status.close()
+        if remote is not None:
+            remote.close()
     log.info(
         "done: %d samples, %d clues opened, %d events, %d spooled, %d camera(s) failed",
         summary.samples,
