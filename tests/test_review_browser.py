@@ -10,11 +10,23 @@ import os
 from pathlib import Path
 
 import pytest
-from review_support import CHROMIUM, CHROMIUM_ARGS, LiveServer, add_users, database, review_config, seed
+from review_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LiveServer,
+    add_users,
+    database,
+    make_event,
+    review_config,
+    seed,
+    write_evidence,
+)
 from sqlalchemy import select
 
+from xuncha.clues.evidence import EvidenceStore
 from xuncha.review.app import create_app
 from xuncha.review.db import Decision, FixtureRow
+from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "review"
@@ -119,3 +131,34 @@ def test_keyboard_review_fixture_and_stats(site, page) -> None:
     page.wait_for_url("**/stats?by=camera**")
     assert page.locator("#stat-table tbody tr").count() == 2
     page.screenshot(path=str(ARTIFACTS / "05-stats.png"), full_page=True)
+
+
+def test_missing_evidence_is_marked_and_the_clue_stays_reviewable(tmp_path: Path, page) -> None:
+    with database("sqlite", tmp_path) as (_url, sessions):
+        add_users(sessions)
+        cfg = review_config(tmp_path)
+        store = EvidenceStore(cfg.evidence_root)
+        lost_before, lost_after = make_event(1), make_event(2)
+        write_evidence(store.root, lost_after)
+        for ev in (lost_before, lost_after):
+            ingest(sessions, ev, evidence_store=store)  # intake records clue-001's files as missing
+        for name in ("scene", "crop", "start"):  # clue-002's files disappear after intake (a lost volume)
+            store.resolve(lost_after.evidence.model_dump()[name]["path"]).unlink()
+        with LiveServer(create_app(cfg, load_taxonomy(), sessions)) as server:
+            page.goto(server.url + "/login")
+            page.fill("input[name=username]", "op1")
+            page.fill("input[name=password]", "op1-pass-1")
+            page.press("input[name=password]", "Enter")
+            page.wait_for_selector("#list li")
+            for clue_id in ("clue-001", "clue-002"):
+                page.wait_for_function(f"document.getElementById('f-id').textContent === {clue_id!r}")
+                page.wait_for_function("document.querySelectorAll('.evidence figure.missing').length === 3")
+                assert page.locator("#scene").is_hidden()
+                marks = page.eval_on_selector_all(
+                    ".evidence figure", "fs => fs.map(f => getComputedStyle(f, '::before').content)"
+                )
+                assert marks == ['"证据图片缺失"'] * 3
+                page.screenshot(path=str(ARTIFACTS / f"06-missing-evidence-{clue_id}.png"))
+                _press(page, "a", 1 if clue_id == "clue-001" else 0)  # still reviewable: accepted
+        with sessions() as s:
+            assert len(list(s.scalars(select(Decision)))) == 2

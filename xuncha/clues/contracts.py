@@ -14,22 +14,32 @@ import argparse
 import json
 import sys
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from xuncha.clues import limits
 
 SCHEMA_VERSION = 1
 SCHEMA_DIR = Path(__file__).with_name("schema")
 SCHEMA_FILE = SCHEMA_DIR / "clue_event.json"
 
 # Clue ids name a directory in the evidence store and appear in URLs: keep them path-safe.
-CLUE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+CLUE_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.CLUE_ID_CHARS - 1}}}$"
+# PostgreSQL text cannot hold NUL; the lengths are those of the review database's columns.
+_NO_NUL = r"^[^\x00]*$"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=limits.ID_CHARS, pattern=_NO_NUL)]
+Name = Annotated[str, StringConstraints(max_length=limits.NAME_CHARS, pattern=_NO_NUL)]
+CategoryCode = Annotated[str, StringConstraints(min_length=1, max_length=limits.CATEGORY_CODE_CHARS, pattern=_NO_NUL)]
+CategoryName = Annotated[str, StringConstraints(max_length=limits.CATEGORY_NAME_CHARS, pattern=_NO_NUL)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=limits.MODEL_NAME_CHARS, pattern=_NO_NUL)]
+Count = Annotated[int, Field(le=limits.MAX_INT)]
 
 EventKind = Literal["opened", "updated", "closed"]
 
 
 class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class GeoPoint(_Contract):
@@ -42,39 +52,39 @@ class GeoPoint(_Contract):
 class CameraRef(_Contract):
     """The camera that saw the violation."""
 
-    id: str = Field(min_length=1, description="Camera id from the worker configuration")
-    name: str = Field(description="Camera name shown to operators")
-    preset: str | None = Field(None, description="PTZ preset the zone belongs to; null for fixed cameras")
+    id: Id = Field(description="Camera id from the worker configuration")
+    name: Name = Field(description="Camera name shown to operators")
+    preset: Id | None = Field(None, description="PTZ preset the zone belongs to; null for fixed cameras")
     location: GeoPoint | None = Field(None, description="Where the camera (or the zone) is; null if unknown")
 
 
 class ZoneRef(_Contract):
     """The zone (drawn on the camera's reference picture) the violation is in."""
 
-    id: str = Field(min_length=1, description="Zone id, unique within the camera")
-    name: str = Field(description="Zone name shown to operators")
+    id: Id = Field(description="Zone id, unique within the camera")
+    name: Name = Field(description="Zone name shown to operators")
 
 
 class CategoryRef(_Contract):
     """The event category (taxonomy entry) the violation was reported as."""
 
-    code: str = Field(min_length=1, description="Category code from the taxonomy, e.g. 0507")
-    name: str = Field(description="Category name, e.g. 乱堆物堆料")
-    liuluan: str | None = Field(None, description="六乱 report group, if the category rolls up into one")
+    code: CategoryCode = Field(description="Category code from the taxonomy, e.g. 0507")
+    name: CategoryName = Field(description="Category name, e.g. 乱堆物堆料")
+    liuluan: CategoryName | None = Field(None, description="六乱 report group, if the category rolls up into one")
 
 
 class RegionRef(_Contract):
     """An area the violation belongs to ("事件先属地"): a 镇街, 社区 or 网格."""
 
-    code: str = Field(min_length=1, description="Area code")
-    name: str = Field(description="Area name, e.g. a 镇街")
+    code: Id = Field(description="Area code")
+    name: Name = Field(description="Area name, e.g. a 镇街")
 
 
 class ModelChecksum(_Contract):
     """One model involved in a detection and the checksum of exactly what ran."""
 
-    name: str = Field(min_length=1, description="Model name, e.g. yolov8n_coco_int8 or static_object")
-    checksum: str | None = Field(
+    name: ModelName = Field(description="Model name, e.g. yolov8n_coco_int8 or static_object")
+    checksum: Annotated[str, StringConstraints(max_length=limits.CHECKSUM_CHARS)] | None = Field(
         description="Checksum of the weights file (e.g. 'sha256:...'); null for models without weights"
     )
 
@@ -82,9 +92,11 @@ class ModelChecksum(_Contract):
 class ModelRef(_Contract):
     """Which model(s) produced the clue; precision is counted per `name`."""
 
-    name: str = Field(min_length=1, description="Model whose detection confirmed the clue")
+    name: ModelName = Field(description="Model whose detection confirmed the clue")
     checksums: list[ModelChecksum] = Field(
-        min_length=1, description="Every model involved (including `name`), with its checksum"
+        min_length=1,
+        max_length=limits.MAX_CHECKSUMS,
+        description="Every model involved (including `name`), with its checksum",
     )
 
     @model_validator(mode="after")
@@ -97,7 +109,10 @@ class ModelRef(_Contract):
 class EvidenceImage(_Contract):
     """One JPEG in the evidence store."""
 
-    path: str = Field(description="POSIX path relative to the evidence store root, e.g. 2024-05-01/<clue_id>/scene.jpg")
+    path: str = Field(
+        max_length=limits.EVIDENCE_PATH_CHARS,
+        description="POSIX path relative to the evidence store root, e.g. 2024-05-01/<clue_id>/scene.jpg",
+    )
     taken_at: AwareDatetime = Field(description="When the pictured frame was captured")
 
     @field_validator("path")
@@ -120,10 +135,11 @@ class ClueEvent(_Contract):
 
     schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of this contract")
     event_id: str = Field(
-        description="f'{clue_id}:{seq}'; the same event published twice has the same id (deduplicate on it)"
+        max_length=limits.EVENT_ID_CHARS,
+        description="f'{clue_id}:{seq}'; the same event published twice has the same id (deduplicate on it)",
     )
     kind: EventKind = Field(description="opened (confirmed), updated (seen again), closed (gone)")
-    seq: int = Field(ge=0, description="Per-clue event number: 0 for opened, +1 for each later event")
+    seq: Count = Field(ge=0, description="Per-clue event number: 0 for opened, +1 for each later event")
     clue_id: str = Field(pattern=CLUE_ID_PATTERN, description="Stable id of the violation, the same in all its events")
     emitted_at: AwareDatetime = Field(description="When the worker emitted this event")
     camera: CameraRef = Field(description="Camera that saw the violation")
@@ -135,18 +151,20 @@ class ClueEvent(_Contract):
     )
     grid: RegionRef | None = Field(None, description="Grid (网格) it belongs to; null if none is known")
     model: ModelRef = Field(description="Model(s) that produced it")
-    label: str = Field(min_length=1, description="Model label of the detection, e.g. suitcase, static_object")
+    label: ModelName = Field(description="Model label of the detection, e.g. suitcase, static_object")
     score: float = Field(ge=0, le=1, description="Detection score of the best sighting")
     box: tuple[float, float, float, float] = Field(
         description="Box of the best sighting: x1, y1, x2, y2 in pixels of a frame of `frame_size`"
     )
-    frame_size: tuple[int, int] = Field(description="Width and height in pixels of the frame `box` refers to")
+    frame_size: tuple[Count, Count] = Field(description="Width and height in pixels of the frame `box` refers to")
     first_seen: AwareDatetime = Field(description="First sighting (start of the dwell)")
     last_seen: AwareDatetime = Field(description="Latest sighting")
     dwell_s: float = Field(ge=0, description="Seconds the violation has stayed, as confirmation measured it")
-    occurrences: int = Field(ge=1, description="Number of samples in which the violation was seen")
+    occurrences: Count = Field(ge=1, description="Number of samples in which the violation was seen")
     evidence: Evidence | None = Field(None, description="Evidence images; null when this event adds none")
-    reason: str | None = Field(None, description="Only for closed events: why, e.g. 'gone' or 'end_of_stream'")
+    reason: Annotated[str, StringConstraints(max_length=limits.CLOSED_REASON_CHARS, pattern=_NO_NUL)] | None = Field(
+        None, description="Only for closed events: why, e.g. 'gone' or 'end_of_stream'"
+    )
 
     @model_validator(mode="before")
     @classmethod

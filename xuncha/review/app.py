@@ -136,7 +136,10 @@ def clue_json(c: Clue) -> dict[str, Any]:
         "last_seen": _iso(c.last_seen),
         "dwell_s": c.dwell_s,
         "occurrences": c.occurrences,
-        "evidence": {k: {"url": "/evidence/" + quote(v["path"]), "taken_at": v["taken_at"]} for k, v in ev.items()},
+        "evidence": {
+            k: {"url": "/evidence/" + quote(v["path"]), "taken_at": v["taken_at"], "missing": v.get("missing", False)}
+            for k, v in ev.items()
+        },
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
+from xuncha.clues.evidence import EvidenceStore
 from xuncha.config import ConfigError
 from xuncha.redact import mask_url
 from xuncha.review import auth, deadletter
@@ -18,16 +19,22 @@ from xuncha.review.cases import CaseRelay, case_topology
 from xuncha.review.config import ReviewConfig, load_review_config
 from xuncha.review.db import ROLES, TOKEN_ROLES, open_database
 from xuncha.review.intake import run_intake
+from xuncha.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
 
-def start_background(cfg: ReviewConfig, sessions: sessionmaker, stop: threading.Event) -> list[threading.Thread]:
+def start_background(
+    cfg: ReviewConfig, taxonomy: Taxonomy, sessions: sessionmaker, stop: threading.Event
+) -> list[threading.Thread]:
     """Start the intake consumer and the case relay; both run until `stop` is set."""
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     relay = CaseRelay(sessions, cfg.kombu_url, topology=case_topology(cfg.dispatch))
+    intake = {"taxonomy": taxonomy, "evidence_store": EvidenceStore(cfg.evidence_root)}
     threads = [
-        threading.Thread(target=run_intake, args=(sessions, cfg.kombu_url, stop), name="intake", daemon=True),
+        threading.Thread(
+            target=run_intake, args=(sessions, cfg.kombu_url, stop), kwargs=intake, name="intake", daemon=True
+        ),
         threading.Thread(target=relay.run, args=(stop,), name="case-relay", daemon=True),
     ]
     for t in threads:
@@ -44,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
     engine, sessions = open_database(cfg.db_url)
     log.info("database %s, broker %s", mask_url(cfg.db_url), mask_url(cfg.kombu_url))
     stop = threading.Event()
-    threads = start_background(cfg, sessions, stop)
+    threads = start_background(cfg, taxonomy, sessions, stop)
     try:
         uvicorn.run(create_app(cfg, taxonomy, sessions), host=cfg.host, port=cfg.port, log_level="info")
     finally:

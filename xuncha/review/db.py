@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from xuncha.clues import limits
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Clue statuses; a pending clue whose violation disappeared before review has `gone` set (已消失).
@@ -62,31 +64,32 @@ class Base(DeclarativeBase):
 
 
 class Clue(Base):
-    """The latest state of a clue as the worker reported it, plus its review status."""
+    """The latest state of a clue as the worker reported it, plus its review status. Column sizes are
+    the contract's limits (`xuncha/clues/limits.py`): every event the schema accepts fits."""
 
     __tablename__ = "clues"
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    id: Mapped[str] = mapped_column(String(limits.CLUE_ID_CHARS), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
     gone: Mapped[bool] = mapped_column(Boolean, default=False)
-    closed_reason: Mapped[str | None] = mapped_column(String(64))
+    closed_reason: Mapped[str | None] = mapped_column(String(limits.CLOSED_REASON_CHARS))
     last_seq: Mapped[int] = mapped_column(Integer)
-    camera_id: Mapped[str] = mapped_column(String(64), index=True)
-    camera_name: Mapped[str] = mapped_column(String(200))
-    preset: Mapped[str | None] = mapped_column(String(64))
+    camera_id: Mapped[str] = mapped_column(String(limits.ID_CHARS), index=True)
+    camera_name: Mapped[str] = mapped_column(String(limits.NAME_CHARS))
+    preset: Mapped[str | None] = mapped_column(String(limits.ID_CHARS))
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
-    zone_id: Mapped[str] = mapped_column(String(64))
-    zone_name: Mapped[str] = mapped_column(String(200))
-    category_code: Mapped[str] = mapped_column(String(16), index=True)
-    category_name: Mapped[str] = mapped_column(String(100))
-    region_code: Mapped[str | None] = mapped_column(String(64))
-    region_name: Mapped[str | None] = mapped_column(String(200))
-    community_code: Mapped[str | None] = mapped_column(String(64))
-    community_name: Mapped[str | None] = mapped_column(String(200))
-    grid_code: Mapped[str | None] = mapped_column(String(64))
-    grid_name: Mapped[str | None] = mapped_column(String(200))
-    model_name: Mapped[str] = mapped_column(String(100))
-    label: Mapped[str] = mapped_column(String(100))
+    zone_id: Mapped[str] = mapped_column(String(limits.ID_CHARS))
+    zone_name: Mapped[str] = mapped_column(String(limits.NAME_CHARS))
+    category_code: Mapped[str] = mapped_column(String(limits.CATEGORY_CODE_CHARS), index=True)
+    category_name: Mapped[str] = mapped_column(String(limits.CATEGORY_NAME_CHARS))
+    region_code: Mapped[str | None] = mapped_column(String(limits.ID_CHARS))
+    region_name: Mapped[str | None] = mapped_column(String(limits.NAME_CHARS))
+    community_code: Mapped[str | None] = mapped_column(String(limits.ID_CHARS))
+    community_name: Mapped[str | None] = mapped_column(String(limits.NAME_CHARS))
+    grid_code: Mapped[str | None] = mapped_column(String(limits.ID_CHARS))
+    grid_name: Mapped[str | None] = mapped_column(String(limits.NAME_CHARS))
+    model_name: Mapped[str] = mapped_column(String(limits.MODEL_NAME_CHARS))
+    label: Mapped[str] = mapped_column(String(limits.MODEL_NAME_CHARS))
     score: Mapped[float] = mapped_column(Float)
     box: Mapped[list[Any]] = mapped_column(JSON)
     frame_w: Mapped[int] = mapped_column(Integer)
@@ -104,10 +107,10 @@ class ClueEventRow(Base):
     """Every event applied, by event_id: the record that makes intake idempotent."""
 
     __tablename__ = "clue_events"
-    event_id: Mapped[str] = mapped_column(String(160), primary_key=True)
-    clue_id: Mapped[str] = mapped_column(String(128), index=True)
+    event_id: Mapped[str] = mapped_column(String(limits.EVENT_ID_CHARS), primary_key=True)
+    clue_id: Mapped[str] = mapped_column(String(limits.CLUE_ID_CHARS), index=True)
     seq: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(limits.KIND_CHARS))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -5,12 +5,18 @@ redelivered or replayed event changes nothing. Events may arrive out of order (a
 each one carries the whole clue, so an `updated` or `closed` event for an unknown clue creates it,
 and an older event than the clue's `last_seq` only adds its evidence when the clue has none.
 
+Events are checked against the review service's own data: the category name comes from its
+taxonomy (an unknown code is a dead letter: filing a case under a code dispatch does not know helps
+nobody; the admin fixes the taxonomy and requeues), and each evidence image is looked up in the
+evidence store (a missing one is recorded as `missing`: the clue stays reviewable and the page marks it).
+
 A message that can never be applied (invalid, too large, refused by the database) goes to the dead
 letters (`deadletter.py`) and the queue moves on; a database that is down is waited for instead.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
@@ -21,15 +27,46 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.broker import Poison, Topology, consume
-from xuncha.clues.contracts import ClueEvent
+from xuncha.clues.contracts import ClueEvent, Evidence
+from xuncha.clues.evidence import EvidenceStore
 from xuncha.redact import mask_url
 from xuncha.review import deadletter
 from xuncha.review.db import Clue, ClueEventRow, utcnow
+from xuncha.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger(__name__)
 
 
-def _fields(event: ClueEvent) -> dict[str, Any]:
+@functools.cache
+def _default_taxonomy() -> Taxonomy:
+    return load_taxonomy()
+
+
+def category_name(event: ClueEvent, taxonomy: Taxonomy) -> str:
+    """The taxonomy's name for the event's category; Poison for a code the taxonomy lacks."""
+    try:
+        return taxonomy.get(event.category.code).name
+    except KeyError:
+        raise Poison(
+            f"unknown category code {event.category.code!r} in {event.event_id}: not in the review taxonomy"
+            f" ({taxonomy.standard}); add it there and requeue"
+        ) from None
+
+
+def evidence_json(evidence: Evidence, store: EvidenceStore | None) -> dict[str, Any]:
+    """The evidence column: each image's path and time, and `missing: true` when its file is not in
+    the store (the worker writes the files before it publishes; a lost volume must not break a page)."""
+    out = evidence.model_dump(mode="json")
+    if store is not None:
+        for image in out.values():
+            try:
+                image["missing"] = not store.resolve(image["path"]).is_file()
+            except ValueError:  # a path that leaves the store (a symlink): treated as absent
+                image["missing"] = True
+    return out
+
+
+def _fields(event: ClueEvent, taxonomy: Taxonomy) -> dict[str, Any]:
     """The clue columns an event sets (everything but status and evidence)."""
     loc = event.camera.location
     return {
@@ -42,7 +79,7 @@ def _fields(event: ClueEvent) -> dict[str, Any]:
         "zone_id": event.zone.id,
         "zone_name": event.zone.name,
         "category_code": event.category.code,
-        "category_name": event.category.name,
+        "category_name": category_name(event, taxonomy),
         "region_code": event.region.code if event.region else None,
         "region_name": event.region.name if event.region else None,
         "community_code": event.community.code if event.community else None,
@@ -62,18 +99,22 @@ def _fields(event: ClueEvent) -> dict[str, Any]:
     }
 
 
-def apply_event(session: Session, event: ClueEvent) -> bool:
-    """Apply one event inside the caller's transaction; False (nothing changed) for a duplicate."""
+def apply_event(
+    session: Session, event: ClueEvent, taxonomy: Taxonomy, evidence_store: EvidenceStore | None = None
+) -> bool:
+    """Apply one event inside the caller's transaction; False (nothing changed) for a duplicate.
+    `evidence_store` None leaves the evidence files unchecked."""
     if session.get(ClueEventRow, event.event_id) is not None:
         return False
+    fields = _fields(event, taxonomy)
     session.add(ClueEventRow(event_id=event.event_id, clue_id=event.clue_id, seq=event.seq, kind=event.kind))
-    evidence = event.evidence.model_dump(mode="json") if event.evidence else None
+    evidence = evidence_json(event.evidence, evidence_store) if event.evidence else None
     clue = session.get(Clue, event.clue_id)
     if clue is None:
-        clue = Clue(id=event.clue_id, evidence=evidence, **_fields(event))
+        clue = Clue(id=event.clue_id, evidence=evidence, **fields)
         session.add(clue)
     elif event.seq > clue.last_seq:
-        for key, value in _fields(event).items():
+        for key, value in fields.items():
             setattr(clue, key, value)
         if evidence is not None:
             clue.evidence = evidence
@@ -87,17 +128,24 @@ def apply_event(session: Session, event: ClueEvent) -> bool:
     return True
 
 
-def ingest(sessions: sessionmaker, event: ClueEvent) -> bool:
-    """Apply `event` in its own transaction; True if it changed the database."""
+def ingest(
+    sessions: sessionmaker,
+    event: ClueEvent,
+    taxonomy: Taxonomy | None = None,
+    evidence_store: EvidenceStore | None = None,
+) -> bool:
+    """Apply `event` in its own transaction; True if it changed the database. `taxonomy` None is
+    the embedded default (as in a review config without `taxonomy:`)."""
+    taxonomy = taxonomy or _default_taxonomy()
     try:
         with sessions.begin() as session:
-            return apply_event(session, event)
+            return apply_event(session, event, taxonomy, evidence_store)
     except IntegrityError:
         # Another intake process applied the same event (or created the clue) between our read and write.
         with sessions.begin() as session:
             if session.scalar(select(ClueEventRow.event_id).where(ClueEventRow.event_id == event.event_id)):
                 return False
-            return apply_event(session, event)
+            return apply_event(session, event, taxonomy, evidence_store)
 
 
 def _database_down(e: BaseException) -> bool:
@@ -107,11 +155,13 @@ def _database_down(e: BaseException) -> bool:
     return isinstance(e, DBAPIError) and e.connection_invalidated
 
 
-def apply_or_poison(sessions: sessionmaker, event: ClueEvent) -> bool:
-    """`ingest`, but an event the database refuses for good (a value too long or out of range) is
-    Poison: dead-lettered instead of blocking every event behind it."""
+def apply_or_poison(
+    sessions: sessionmaker, event: ClueEvent, taxonomy: Taxonomy | None, evidence_store: EvidenceStore | None
+) -> bool:
+    """`ingest`, but an event the database refuses for good (a value the contract should have
+    refused) is Poison: dead-lettered instead of blocking every event behind it."""
     try:
-        return ingest(sessions, event)
+        return ingest(sessions, event, taxonomy, evidence_store)
     except SQLAlchemyError as e:
         if _database_down(e):
             raise
@@ -124,17 +174,20 @@ def run_intake(
     broker_url: str,
     stop: threading.Event,
     *,
+    taxonomy: Taxonomy | None = None,
+    evidence_store: EvidenceStore | None = None,
     topology: Topology | None = None,
     backoff_s: float = 2.0,
 ) -> None:
-    """Consume clue events until `stop` is set; a broker or database outage is retried, never fatal."""
+    """Consume clue events until `stop` is set; a broker or database outage is retried, never fatal.
+    `taxonomy` and `evidence_store` as for `ingest`."""
     kwargs = {"topology": topology} if topology else {}
     delay = backoff_s
     while not stop.is_set():
         try:
             consume(
                 broker_url,
-                lambda e: apply_or_poison(sessions, e),
+                lambda e: apply_or_poison(sessions, e, taxonomy, evidence_store),
                 stop=stop,
                 dead_letter=lambda bad: deadletter.record(sessions, bad),
                 **kwargs,

@@ -87,9 +87,14 @@ function renderList() {
   if (on) on.scrollIntoView({block: "nearest"});
 }
 
+// An image the worker reported but intake did not find (or that fails to load) is marked, not broken.
 function setImg(id, ev) {
   const img = $(id);
-  if (ev) img.src = ev.url; else img.removeAttribute("src");
+  img.closest("figure").classList.toggle("missing", !!ev && ev.missing);
+  if (ev && !ev.missing) img.src = ev.url; else img.removeAttribute("src");
+}
+for (const id of ["scene", "crop", "start"]) {
+  $(id).addEventListener("error", () => $(id).closest("figure").classList.add("missing"));
 }
 
 function render() {
@@ -120,7 +125,7 @@ function render() {
   cat.value = c.category.code;
   $("reason-text").value = "";
   const next = queue[cur + 1]; // warm the cache: the next clue's pictures are there when it shows
-  if (next && next.evidence) for (const e of Object.values(next.evidence)) new Image().src = e.url;
+  if (next && next.evidence) for (const e of Object.values(next.evidence)) if (!e.missing) new Image().src = e.url;
 }
 
 function move(step) {
@@ -191,7 +196,10 @@ async function undo() {
 function toggleZoom() {
   const z = $("zoom");
   const c = queue[cur];
-  if (!z.hidden || !c || !c.evidence.scene) { z.hidden = true; return; }
+  if (!z.hidden || !c || !c.evidence.scene || $("scene").closest("figure").classList.contains("missing")) {
+    z.hidden = true;
+    return;
+  }
   const img = $("zoom-img");
   img.src = c.evidence.scene.url;
   z.hidden = false;
