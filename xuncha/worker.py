@@ -46,6 +46,7 @@ from xuncha.detector.onnx import OnnxDetector
 from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.detector.stationary import MODEL_NAME as STATIONARY_MODEL
 from xuncha.detector.stationary import StationaryObjectModel
+from xuncha.health_report import HealthReporter
 from xuncha.leases import LeaseStore
 from xuncha.metrics import StatusServer, WorkerMetrics
 from xuncha.redact import mask_url
@@ -257,6 +258,10 @@ class Worker:
         drained = threading.Event()
         drainer = threading.Thread(target=self._drain_spool, args=(drained,), name="spool-drain", daemon=True)
         drainer.start()
+        token = self.cfg.review_token or os.environ.get("XUNCHA_REVIEW_TOKEN")
+        if not once and self.cfg.review_url and token:
+            reporter = HealthReporter(self.cfg.review_url, token, self.health, self._accept_view)
+            threading.Thread(target=reporter.run, args=(drained,), name="health-report", daemon=True).start()
         try:
             with CluePublisher(self.broker_url) as publisher:
                 self._run(once, stop, summary, publisher, on_event, reload)
@@ -471,12 +476,21 @@ class Worker:
             else:
                 cams[cid] = {"state": "ended" if feed.ended.is_set() else "up", "last_frame_ts": cam.last_ts}
             cams[cid]["dropped_samples"] = feed.slot.dropped
+            region = cam.region
+            cams[cid] |= {"name": cam.cfg.name, "preset": cam.cfg.preset, "region_code": region and region.code}
+            cams[cid]["region_name"] = region and region.name
             if cam.view is not None:
                 cams[cid]["view"] = cam.view.report()
                 if cam.view.status.paused and cams[cid]["state"] == "up":
                     cams[cid]["state"] = "view_changed"
         down = [c for c, h in cams.items() if h["state"] in ("down", "frozen", "view_changed")]
         return {"ok": not down, "worker": self.worker_id, "cameras": cams, "spooled": len(self.spool)}
+
+    def _accept_view(self, camera_id: str) -> None:
+        """An admin accepted the camera's current view (from the health reporter's thread)."""
+        running = self._live.get(camera_id)
+        if running is not None and running[0].view is not None:
+            running[0].view.accept()
 
     def _detect(self, frames: list[Frame]) -> list[list[Detection]]:
         found: list[list[Detection]] = [[] for _ in frames]

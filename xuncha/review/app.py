@@ -35,6 +35,7 @@ from xuncha.review.camera_api import add_camera_routes
 from xuncha.review.cases import outbox_depth
 from xuncha.review.config import ReviewConfig
 from xuncha.review.db import PENDING, ROLES, Case, CaseReport, Clue, Decision, FixtureRow, Recheck, User, utcnow
+from xuncha.review.health_api import add_health_routes
 from xuncha.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -611,6 +612,7 @@ def create_app(
         return {"username": body.username, "role": body.role}
 
     add_camera_routes(app, require, page)
+    add_health_routes(app, require, page)
 
     @app.get("/metrics")
     def metrics(

@@ -1,0 +1,95 @@
+"""Routes of the camera health page: workers report, admins and operators look, admins confirm a view.
+
+POST /api/worker/health (worker token): a worker's `/health` camera entries; the answer lists the
+cameras whose current view an admin accepted. GET /camera-health (page) and /api/camera-health
+(JSON), filtered by region. POST /api/cameras/{id}/view/accept (admin): the worker takes the
+camera's current view as its new reference and its zones resume.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the routes' Annotated dependencies evaluated.
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from xuncha.review.auth import Principal
+from xuncha.review.db import CameraRow, Clue
+from xuncha.review.health import STATES, CameraStatus, HealthBoard, camera_rows
+
+
+class WorkerHealth(BaseModel):
+    cameras: dict[str, dict[str, Any]] = Field(description="Camera id -> the worker's /health entry")
+
+
+def add_health_routes(
+    app: FastAPI,
+    require: Callable[..., Callable[..., Principal]],
+    page: Callable[..., Response],
+) -> None:
+    Admin = Annotated[Principal, Depends(require("admin"))]
+    Viewer = Annotated[Principal, Depends(require("admin", "operator"))]
+    WorkerToken = Annotated[Principal, Depends(require("worker"))]
+    board = HealthBoard()
+
+    def st(request: Request) -> Any:
+        return request.app.state.review
+
+    def rows(request: Request, region: str | None) -> list[CameraStatus]:
+        state = st(request)
+        now: datetime = state.clock()
+        tz = ZoneInfo(state.cfg.timezone)
+        midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        with state.sessions() as s:
+            registered = {
+                c.id: {
+                    "name": c.name,
+                    "region_code": c.region_code,
+                    "region_name": c.region_name,
+                    "preset": c.preset,
+                    "worker": c.worker,
+                }
+                for c in s.scalars(select(CameraRow).where(CameraRow.enabled))
+            }
+            today = dict(
+                s.execute(
+                    select(Clue.camera_id, func.count()).where(Clue.received_at >= midnight).group_by(Clue.camera_id)
+                ).all()
+            )
+        reports, pending = board.latest()
+        return camera_rows(reports, pending, registered, today, now, region or None)
+
+    @app.post("/api/worker/health")
+    def worker_health(request: Request, who: WorkerToken, body: WorkerHealth) -> dict[str, Any]:
+        return {"accept_view": board.report(who.name, body.cameras, st(request).clock())}
+
+    @app.get("/camera-health")
+    def health_page(request: Request, who: Viewer, region: str = "") -> Response:
+        shown = rows(request, region)
+        everything = rows(request, None)
+        regions = sorted(
+            {(r.region_code or r.region_name, r.region_name or r.region_code) for r in everything} - {(None, None)}
+        )
+        counts = {STATES[k][0]: sum(r.state == k for r in shown) for k in STATES}
+        tz = ZoneInfo(st(request).cfg.timezone)
+        return page(
+            request, "camera_health.html", who, rows=shown, regions=regions, region=region, counts=counts, tz=tz
+        )
+
+    @app.get("/api/camera-health")
+    def health_json(request: Request, who: Viewer, region: str = "") -> list[dict[str, Any]]:
+        return [asdict(r) | {"state_zh": r.state_zh} for r in rows(request, region)]
+
+    @app.post("/api/cameras/{camera_id}/view/accept")
+    def accept_view(request: Request, who: Admin, camera_id: str) -> dict[str, Any]:
+        reports, _ = board.latest()
+        rep = reports.get(camera_id)
+        if rep is None or (rep.camera.get("view") or {}).get("state") != "changed":
+            raise HTTPException(409, f"点位 {camera_id} 当前没有视角变化告警")
+        board.request_accept(camera_id)
+        return {"camera": camera_id, "accept_pending": True}
