@@ -52,5 +52,8 @@ class HealthReporter:
             except (OSError, ValueError) as e:
                 log.warning("health not reported to %s: %s", self.url, e)
                 continue
+            except Exception:  # this thread must live to report the next round
+                log.exception("health report to %s failed", self.url)
+                continue
             for camera_id in accepted:
                 self.on_accept(camera_id)

@@ -476,9 +476,9 @@ class Worker:
             else:
                 cams[cid] = {"state": "ended" if feed.ended.is_set() else "up", "last_frame_ts": cam.last_ts}
             cams[cid]["dropped_samples"] = feed.slot.dropped
-            region = cam.region
-            cams[cid] |= {"name": cam.cfg.name, "preset": cam.cfg.preset, "region_code": region and region.code}
-            cams[cid]["region_name"] = region and region.name
+            town = cam.place.town
+            cams[cid] |= {"name": cam.cfg.name, "preset": cam.cfg.preset, "region_code": town and town.code}
+            cams[cid]["region_name"] = town and town.name
             if cam.view is not None:
                 cams[cid]["view"] = cam.view.report()
                 if cam.view.status.paused and cams[cid]["state"] == "up":
