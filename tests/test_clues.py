@@ -27,7 +27,7 @@ from xuncha.clues.contracts import (
     main,
     schema_text,
 )
-from xuncha.clues.evidence import EvidenceStore, render_crop, render_scene
+from xuncha.clues.evidence import CJK_FONTS, EvidenceStore, cjk_font, render_crop, render_scene
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2024, 5, 1, 8, 0, 12, tzinfo=CST)
@@ -180,6 +180,18 @@ def test_render_scene_accepts_non_ascii_labels_and_edge_boxes() -> None:
     assert out.shape == (480, 720, 3)
     with pytest.raises(ValueError, match="HxWx3 uint8"):
         render_scene(np.zeros((10, 10), np.uint8), (0, 0, 5, 5), [], "", T0)
+
+
+def test_evidence_label_shows_the_category_name_in_chinese() -> None:
+    # CI installs fonts-wqy-microhei; the name must be drawn, not replaced by '?' as Hershey fonts would.
+    assert cjk_font() is not None, f"no CJK font in {CJK_FONTS}"
+    img, poly = street(), [(0, 0), (10, 0), (10, 10)]
+    name = render_scene(img, (300, 200, 360, 260), poly, "暴露垃圾 0.91", T0)
+    other = render_scene(img, (300, 200, 360, 260), poly, "垃圾满溢 0.91", T0)
+    asked = render_scene(img, (300, 200, 360, 260), poly, "???? 0.91", T0)
+    label = (slice(150, 200), slice(295, 420))
+    assert np.abs(name[label].astype(int) - other[label]).sum() > 0
+    assert np.abs(name[label].astype(int) - asked[label]).sum() > 0
 
 
 def test_render_crop_pads_keeps_min_size_and_clips() -> None:

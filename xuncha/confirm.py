@@ -1,16 +1,18 @@
 """Confirmation: per-sample zone candidates in, confirmed violations (opened / updated / closed) out.
 
-A pure state machine, one `Confirmer` per camera. A violation is a *place* (zone, category, box), not a
+A pure state machine, one `Confirmer` per camera. A violation is a *place* (zone, box), not a
 tracker id: tracker ids switch and reset dwell timers (DOMAIN.md complaint 9), a place does not. A
 candidate is at a track's place when its box has IoU >= `match_iou` with the place box, or when the smaller
 of the two boxes lies mostly (>= `match_overlap`) inside the other, which keeps a partly occluded or a
 growing pile at the same place. The place box is the box the dwell started with and does not follow later
-boxes, so a walking person cannot drag a track along and accumulate dwell; the places of one zone+category
-never match each other, so one object is never two violations:
+boxes, so a walking person cannot drag a track along and accumulate dwell; the places of one zone never
+match each other, so one object is never two violations:
 
-- a candidate joins the best-matching track of its zone+category; a candidate at no track's place starts a
-  pending track (unless a fixture or a cooldown covers that spot); one that lost its track to a better
-  candidate of the same sample is dropped (one sighting per place per sample);
+- a candidate joins the best-matching track of its zone, whatever category the sample gave it (the track's
+  category is resolved from all its sightings by `categorize.resolve_category`, fixed when it opens); a
+  candidate at no track's place starts a pending track (unless a fixture or a cooldown covers that spot);
+  one that lost its track to a better candidate of the same sample is dropped (one sighting per place per
+  sample);
 - a pending track opens once its sightings span the zone's dwell and it was seen in >= `min_hit_ratio` of
   the samples since its first sighting; missed samples are tolerated, but a pending track missed for longer
   than `max_gap_s` is dropped. When the span is reached with too few hits, the dwell restarts at the current
@@ -34,6 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
+from xuncha.categorize import resolve_category
 from xuncha.types import BoxXYXY, Detection, iou
 
 if TYPE_CHECKING:
@@ -78,9 +81,12 @@ class ConfirmParams:
     update_score_gain: float = 0.1
     min_hit_ratio: float = 0.5
     fixture_iou: float = 0.5
+    # A place's category is the best-ranked one seen in at least this share of its sightings (a garbage
+    # detector that names the bag in a third of the samples outranks the stationary model's every sample).
+    min_category_share: float = 0.3
 
     def __post_init__(self) -> None:
-        for name in ("match_iou", "match_overlap", "min_hit_ratio", "fixture_iou"):
+        for name in ("match_iou", "match_overlap", "min_hit_ratio", "fixture_iou", "min_category_share"):
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ValueError(f"confirm params: {name} must be in (0, 1], got {v}")
@@ -162,11 +168,12 @@ class Transition:
 @dataclass(eq=False)
 class _Track:
     zone_id: str
-    category: str
+    category: str  # resolved from `votes` while pending, fixed once opened
     box: BoxXYXY
     first: Sighting
     best: Sighting
     last: Sighting
+    votes: dict[str, tuple[int, int]]  # category -> (sightings, best rank)
     hits: int = 1
     samples: int = 1  # steps since `first`, including it
     id: str | None = None  # set when opened
@@ -174,16 +181,22 @@ class _Track:
     emitted_ts: float = 0.0
     emitted_score: float = 0.0
 
-    def restart(self, s: Sighting) -> None:
+    def restart(self, s: Sighting, category: str, rank: int) -> None:
         self.first = self.best = s
         self.last = replace(s, ref=None)
         self.hits = self.samples = 1
+        self.category, self.votes = category, {category: (1, rank)}
+
+    def vote(self, category: str, rank: int, min_share: float) -> None:
+        n, r = self.votes.get(category, (0, rank))
+        self.votes[category] = (n + 1, min(r, rank))
+        if self.id is None:
+            self.category = resolve_category(self.votes, self.hits, min_share)
 
 
 @dataclass(frozen=True)
 class _Cooldown:
     zone_id: str
-    category: str
     box: BoxXYXY
     until: float
 
@@ -231,7 +244,7 @@ class Confirmer:
             (iou(t.box, c.detection.box), overlap_fraction(t.box, c.detection.box), ci, ti)
             for ci, c in enumerate(kept)
             for ti, t in enumerate(self._tracks)
-            if (t.zone_id, t.category) == (c.zone_id, c.category) and p.same_place(t.box, c.detection.box)
+            if t.zone_id == c.zone_id and p.same_place(t.box, c.detection.box)
         ]
         pairs.sort(key=lambda x: (-x[0], -x[1], -kept[x[2]].detection.score, x[2], x[3]))
         assigned: dict[int, int] = {}  # track index -> candidate index
@@ -247,9 +260,9 @@ class Confirmer:
             t, c = self._tracks[ti], kept[ci]
             s = Sighting(ts, c.detection, ref)
             if t.id is None:
-                if self._sight_pending(t, s):
+                if self._sight_pending(t, s, c):
                     opened.append(self._emit(t, "opened", ts))
-            elif self._sight_open(t, s):
+            elif self._sight_open(t, s, c):
                 updated.append(self._emit(t, "updated", ts))
 
         closed: list[Transition] = []
@@ -270,10 +283,10 @@ class Confirmer:
             # New places only: not at a live track's place (such a candidate lost it to a better one; checked
             # against the places as they are now, a restart may have moved one) and not cooling down.
             box = c.detection.box
-            if ci in taken or self._occupied(c.zone_id, c.category, box, [*self._tracks, *self._cooldowns]):
+            if ci in taken or self._occupied(c.zone_id, box, [*self._tracks, *self._cooldowns]):
                 continue
             s = Sighting(ts, c.detection, ref)
-            t = _Track(c.zone_id, c.category, c.detection.box, s, s, replace(s, ref=None))
+            t = _Track(c.zone_id, c.category, box, s, s, replace(s, ref=None), {c.category: (1, c.rank)})
             self._tracks.append(t)
             if self._dwell(t) <= 0:
                 opened.append(self._emit(t, "opened", ts))
@@ -290,7 +303,8 @@ class Confirmer:
             raise ValueError(f"camera {self.camera_id}: cannot adopt violation {v.id} of camera {v.camera_id}")
         if any(t.id == v.id for t in self._tracks):
             return False
-        t = _Track(v.zone_id, v.category, v.box, v.first, v.best, v.last, hits=v.occurrences, samples=v.occurrences)
+        votes = {v.category: (v.occurrences, 0)}
+        t = _Track(v.zone_id, v.category, v.box, v.first, v.best, v.last, votes, v.occurrences, v.occurrences)
         t.id, t.seq, t.emitted_ts, t.emitted_score = v.id, next_seq, v.last.ts, v.best.detection.score
         self._tracks.append(t)
         return True
@@ -323,51 +337,48 @@ class Confirmer:
             for f in self._fixtures
         )
 
-    def _occupied(self, zone: str, category: str, box: BoxXYXY, places: Iterable[_Track | _Cooldown]) -> bool:
-        """Whether `box` is at one of `places` of the same zone and category."""
+    def _occupied(self, zone: str, box: BoxXYXY, places: Iterable[_Track | _Cooldown]) -> bool:
+        """Whether `box` is at one of `places` of the same zone."""
         same = self.params.same_place
-        return any(o.zone_id == zone and o.category == category and same(o.box, box) for o in places)
+        return any(o.zone_id == zone and same(o.box, box) for o in places)
 
     def _dedup(self, cands: list[Candidate]) -> list[Candidate]:
-        """Keep the best-scoring candidate of each place (two models or two rules seeing one object)."""
+        """Keep one candidate per place: the best-ranked, then best-scoring (two models seeing one object)."""
         kept: list[Candidate] = []
-        for c in sorted(cands, key=lambda c: -c.detection.score):  # stable: ties keep input order
+        for c in sorted(cands, key=lambda c: (c.rank, -c.detection.score)):  # stable: ties keep input order
             if not any(
-                (k.zone_id, k.category) == (c.zone_id, c.category)
-                and self.params.same_place(k.detection.box, c.detection.box)
-                for k in kept
+                k.zone_id == c.zone_id and self.params.same_place(k.detection.box, c.detection.box) for k in kept
             ):
                 kept.append(c)
         return kept
 
-    def _sight_pending(self, t: _Track, s: Sighting) -> bool:
+    def _sight_pending(self, t: _Track, s: Sighting, c: Candidate) -> bool:
         """Add a sighting to a pending track; True when it is confirmed now."""
-        dwell = self._dwell(t)
         if s.ts - t.last.ts > self.params.max_gap_s:
-            self._restart(t, s)  # no samples vouch for the gap (e.g. a stream outage)
+            self._restart(t, s, c)  # no samples vouch for the gap (e.g. a stream outage)
         else:
-            self._add(t, s)
-            if t.last.ts - t.first.ts >= dwell and t.hits / t.samples < self.params.min_hit_ratio:
-                self._restart(t, s)  # long enough, seen too rarely: the early sightings were something else
+            self._add(t, s, c)
+            if t.last.ts - t.first.ts >= self._dwell(t) and t.hits / t.samples < self.params.min_hit_ratio:
+                self._restart(t, s, c)  # long enough, seen too rarely: the early sightings were something else
         # dwell > 0 needs a second sighting, so a single detection never opens a clue.
-        return t.last.ts - t.first.ts >= dwell
+        return t.last.ts - t.first.ts >= self._dwell(t)
 
-    def _restart(self, t: _Track, s: Sighting) -> None:
+    def _restart(self, t: _Track, s: Sighting, c: Candidate) -> None:
         """Start the dwell again at `s`, and the place with it unless it would match another track's place."""
-        t.restart(s)
+        t.restart(s, c.category, c.rank)
         others = (o for o in self._tracks if o is not t)
-        if not self._occupied(t.zone_id, t.category, s.detection.box, others):
+        if not self._occupied(t.zone_id, s.detection.box, others):
             t.box = s.detection.box
 
-    def _sight_open(self, t: _Track, s: Sighting) -> bool:
+    def _sight_open(self, t: _Track, s: Sighting, c: Candidate) -> bool:
         """Add a sighting to an open violation; True when an `updated` event is due."""
-        self._add(t, s)
+        self._add(t, s, c)
         gain = t.best.detection.score - t.emitted_score
         return s.ts - t.emitted_ts >= self.params.update_every_s or gain >= self.params.update_score_gain
 
-    @staticmethod
-    def _add(t: _Track, s: Sighting) -> None:
+    def _add(self, t: _Track, s: Sighting, c: Candidate) -> None:
         t.hits += 1
+        t.vote(c.category, c.rank, self.params.min_category_share)
         t.last = replace(s, ref=None)
         if s.detection.score > t.best.detection.score:
             t.best = s
@@ -381,7 +392,7 @@ class Confirmer:
         return tr
 
     def _close(self, t: _Track, ts: float) -> Transition:
-        self._cooldowns.append(_Cooldown(t.zone_id, t.category, t.box, ts + self.params.cooldown_s))
+        self._cooldowns.append(_Cooldown(t.zone_id, t.box, ts + self.params.cooldown_s))
         return self._emit(t, "closed", ts)
 
     def _make_id(self, t: _Track) -> str:

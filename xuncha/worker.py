@@ -175,7 +175,7 @@ class Worker:
             self.models.append(ModelChecksum(name=STATIONARY_MODEL, checksum=None))
         self.text_params = cfg.text_params()
         self._ocr: RapidOcr | None = None  # one engine for the loop's thread, built for the first text zone
-        if any(r.is_text_rule for c in cfg.cameras for z in c.zones.zones for r in z.rules):
+        if any(r.is_text_rule for c in cfg.cameras for z in c.zones.zones for r in z.all_rules):
             self.models.append(ModelChecksum(name=OCR_MODEL, checksum=None))
         self.regions = RegionIndex.from_geojson(cfg.regions) if cfg.regions else None
         data_dir = Path(cfg.data_dir)
@@ -587,7 +587,7 @@ class Worker:
             return None
         day = datetime.fromtimestamp(v.first.ts, self.tz).date()
         polygon = zone_polygon_px(zone, best.size)
-        label = f"{v.category} {v.best.detection.label} {v.best.detection.score:.2f}"
+        label = f"{self.taxonomy.get(v.category).name} {v.best.detection.score:.2f}"  # 暴露垃圾 0.91
 
         def image(name: str, frame: Frame, det: Detection, crop: bool = False) -> EvidenceImage:
             when = datetime.fromtimestamp(frame.ts, self.tz)

@@ -169,7 +169,7 @@ def classify(suite: Suite, sc: ScenarioSpec, taxonomy: Taxonomy) -> list[tuple[s
         if zone is None:
             out.append((None, None, False, "outside every zone"))
             continue
-        category = zone.rules[0].category
+        category = zone.all_rules[0].category
         dwell = zone.dwell(category, taxonomy)
         if present >= dwell + VIOLATION_MARGIN_S:
             out.append((zone.id, category, True, f"in zone {zone.id} for {present:.0f} s >= dwell {dwell:.0f} s"))

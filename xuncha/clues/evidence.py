@@ -13,6 +13,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -32,8 +33,23 @@ def _check_image(image: np.ndarray) -> None:
         raise ValueError(f"expected an HxWx3 uint8 BGR image, got shape {image.shape} dtype {image.dtype}")
 
 
+# CJK fonts for labels such as "暴露垃圾 0.91" (Debian fonts-wqy-microhei, fonts-noto-cjk, fonts-droid-fallback).
+CJK_FONTS = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
+
+
+@cache
+def cjk_font() -> cv2.FontFace | None:
+    """The first CJK font installed (OpenCV 5 renders TrueType text), or None."""
+    path = next((p for p in CJK_FONTS if os.path.isfile(p)), None)
+    return cv2.FontFace(path) if path else None
+
+
 def _ascii(text: str) -> str:
-    # cv2.putText has only Hershey fonts (ASCII); anything else would render as '?' boxes anyway.
+    # cv2.putText's Hershey fonts are ASCII only; anything else would render as '?' boxes anyway.
     return text.encode("ascii", "replace").decode("ascii")
 
 
@@ -46,6 +62,16 @@ def _put_label(img: np.ndarray, text: str, org: tuple[int, int], scale: float, t
     y = min(max(th + 4, org[1]), h - base - 2)
     cv2.rectangle(img, (x, y - th - 4), (x + tw + 4, y + base + 2), (0, 0, 0), cv2.FILLED)
     cv2.putText(img, text, (x + 2, y), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
+
+
+def _put_text(img: np.ndarray, text: str, org: tuple[int, int], font: cv2.FontFace, size: int) -> None:
+    """Like _put_label, with a TrueType font (any script)."""
+    h, w = img.shape[:2]
+    _, _, tw, th = cv2.getTextSize((w, h), text, (0, 0), font, size)
+    x = min(max(0, org[0]), max(0, w - tw - 6))
+    y = min(max(th + 4, org[1]), h - 4)
+    cv2.rectangle(img, (x, y - th - 4), (x + tw + 6, y + 4), (0, 0, 0), cv2.FILLED)
+    cv2.putText(img, text, (x + 3, y), (255, 255, 255), font, size)
 
 
 def render_scene(
@@ -73,7 +99,11 @@ def render_scene(
     x1, y1, x2, y2 = (round(v) for v in box)
     cv2.rectangle(out, (x1, y1), (x2, y2), BOX_COLOR, thick + 1)
     if label_text:
-        _put_label(out, _ascii(label_text), (x1, y1 - 4), scale, thick)
+        font = cjk_font()
+        if font is not None and not label_text.isascii():
+            _put_text(out, label_text, (x1, y1 - 4), font, max(14, round(32 * scale)))
+        else:
+            _put_label(out, _ascii(label_text), (x1, y1 - 4), scale, thick)
     stamp = when.strftime("%Y-%m-%d %H:%M:%S %z").strip()
     _put_label(out, stamp, (4, h - 6), scale, thick)
     return out

@@ -206,7 +206,7 @@ class TextStage:
         zones = [
             (z.id, pixel_polygon(tuple(z.polygon), frame_size).bounds)
             for z in zone_set.zones
-            if z.enabled and any(r.is_text_rule for r in z.rules)
+            if z.enabled and any(r.is_text_rule for r in z.all_rules)
         ]
         return cls(zones, ocr, params, reference) if zones else None
 

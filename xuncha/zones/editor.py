@@ -32,6 +32,9 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"active hours '(.*)' must look like"), "时段 {0} 的格式应为 HH:MM-HH:MM（如 08:00-20:00）"),
     (re.compile(r"active hours '(.*)': end is after 24:00"), "时段 {0} 的结束时间晚于 24:00"),
     (re.compile(r"must be a quoted code"), '类别代码须为文本（如 "0507"）'),
+    (re.compile(r"needs a scene or at least one rule"), "至少需要选一个场景或写一条规则"),
+    (re.compile(r"unknown scene '(\w+)'"), "未知场景 {0}"),
+    (re.compile(r"lists a scene twice"), "同一场景选了两次"),
     (re.compile(r"duplicate zone id '(.*)' \((\w+)\[(\d+)\] and (\w+)\[(\d+)\]\)"), "编号 {0} 重复"),
 ]
 _TYPES = {

@@ -1,6 +1,7 @@
 """Apply a camera's zone set to one frame's detections: which detection is a candidate, for what, where.
 
-Pure: detections and a time in, candidates out. Confirmation over time happens later.
+Pure: detections and a time in, candidates out (one per object and zone, its category resolved as
+`categorize.py` documents). Confirmation over time happens later.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from datetime import datetime
 import numpy as np
 from shapely.geometry import Polygon
 
+from xuncha.categorize import SamePlace, exclusive_first, is_generic, one_per_object, rank
+from xuncha.confirm import ConfirmParams
 from xuncha.types import Detection
 from xuncha.zones.geometry import (
     Size,
@@ -33,6 +36,7 @@ class Candidate:
     zone_id: str
     category: str
     detection: Detection
+    rank: int = 0  # lower wins when candidates of one zone name one object (categorize.rank)
 
 
 def zone_polygon_px(zone: Zone, frame_size: Size) -> np.ndarray:
@@ -47,38 +51,47 @@ def _windows(rule: Rule) -> list[tuple[int, int]]:
 @dataclass(frozen=True)
 class _CompiledRule:
     rule: Rule
+    index: int  # position in the zone's rules (ties between named objects)
     labels: frozenset[str]
     exclude: frozenset[str]
+    beside: frozenset[str]
     windows: list[tuple[int, int]]
 
 
 class ZoneMatcher:
     """A zone set bound to one frame size; build once per camera (and again if the stream size changes)."""
 
-    def __init__(self, zone_set: ZoneSet, frame_size: Size) -> None:
+    def __init__(self, zone_set: ZoneSet, frame_size: Size, same_place: SamePlace | None = None) -> None:
         w, h = frame_size
         if w <= 0 or h <= 0:
             raise ValueError(f"frame size must be positive, got {frame_size}")
         self.zone_set = zone_set
         self.frame_size = (int(w), int(h))
         self._frame_area = float(w * h)
+        self._same_place = same_place or ConfirmParams().same_place
         self._zones: list[tuple[Zone, Polygon, list[_CompiledRule]]] = [
             (
                 z,
                 pixel_polygon(tuple(z.polygon), self.frame_size),
-                [_CompiledRule(r, frozenset(r.labels), frozenset(r.exclude_labels), _windows(r)) for r in z.rules],
+                [
+                    _CompiledRule(
+                        r, i, frozenset(r.labels), frozenset(r.exclude_labels), frozenset(r.with_labels), _windows(r)
+                    )
+                    for i, r in enumerate(z.all_rules)
+                ],
             )
             for z in zone_set.zones
             if z.enabled
         ]
         self._masks = [pixel_polygon(tuple(m.polygon), self.frame_size) for m in zone_set.masks]
+        self._exclusive = frozenset(z.id for z, _, _ in self._zones if z.claims)
 
     def match(self, detections: Sequence[Detection], when: datetime) -> list[Candidate]:
         """Candidates for every enabled zone and every rule active at `when`.
 
         Active hours use `when`'s own wall-clock time: pass an aware datetime in the camera's time zone
-        (or a naive local time). A detection may be a candidate in several zones; one (zone, category,
-        detection) appears once even when two rules of the zone accept it.
+        (or a naive local time). A detection may be a candidate in several zones (unless an exclusive zone
+        claims it); each zone gives one candidate per object.
         """
         t = when.time()
         frame = _FrameDetections(detections, self._frame_area)
@@ -94,8 +107,10 @@ class ZoneMatcher:
                     key = (zone.id, cr.rule.category, i)
                     if key not in seen and not masked[i] and _accepts(cr, frame, anchors, i):
                         seen.add(key)
-                        out.append(Candidate(zone.id, cr.rule.category, det))
-        return out
+                        out.append(Candidate(zone.id, cr.rule.category, det, rank(cr.index, is_generic(det.label))))
+        if self._exclusive:
+            out = exclusive_first(out, self._exclusive)
+        return one_per_object(out, self._same_place)
 
 
 class _FrameDetections:
@@ -120,14 +135,26 @@ class _FrameDetections:
             out |= points_inside(m, self.bottom_centers())
         return out
 
+    def _mask(self, labels: frozenset[str]) -> np.ndarray:
+        mask = self._masks.get(labels)
+        if mask is None:
+            mask = self._masks[labels] = np.array([lab in labels for lab in self.labels], dtype=bool)
+        return mask
+
     def covered(self, i: int, by_labels: frozenset[str], threshold: float) -> bool:
         """Is detection i covered >= threshold by another detection with one of `by_labels`?"""
         if self._cover is None:
             self._cover = coverage_matrix(self.boxes)
-        mask = self._masks.get(by_labels)
-        if mask is None:
-            mask = self._masks[by_labels] = np.array([lab in by_labels for lab in self.labels], dtype=bool)
-        return bool(np.any(self._cover[i, mask] >= threshold))
+        return bool(np.any(self._cover[i, self._mask(by_labels)] >= threshold))
+
+    def beside(self, i: int, labels: frozenset[str], margin: float) -> bool:
+        """Does another detection with one of `labels` touch detection i's box grown by `margin` of its size?"""
+        x1, y1, x2, y2 = self.boxes[i]
+        mx, my = margin * (x2 - x1), margin * (y2 - y1)
+        b = self.boxes[self._mask(labels)]
+        touch = (b[:, 0] <= x2 + mx) & (b[:, 2] >= x1 - mx) & (b[:, 1] <= y2 + my) & (b[:, 3] >= y1 - my)
+        others = np.nonzero(self._mask(labels))[0][touch]
+        return bool(np.any(others != i))
 
 
 class _ZoneAnchors:
@@ -159,6 +186,8 @@ def _accepts(cr: _CompiledRule, frame: _FrameDetections, anchors: _ZoneAnchors, 
     if not rule.min_area <= frame.area_fraction[i] <= rule.max_area:
         return False
     if cr.exclude and frame.covered(i, cr.exclude, rule.exclude_overlap):
+        return False
+    if cr.beside and not frame.beside(i, cr.beside, rule.with_margin):
         return False
     if rule.anchor == "bottom_center":
         return anchors.bottom_center_inside(i)

@@ -6,8 +6,8 @@ generated from these models. Errors inside a zone start with the zone id.
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -22,46 +22,11 @@ from shapely.validation import explain_validity
 
 from xuncha.config import ConfigError
 from xuncha.taxonomy import Taxonomy
-from xuncha.text.patterns import TEXT_LABELS, phone_numbers
-from xuncha.zones.geometry import parse_hours
+from xuncha.zones.rule import Rule, TextPattern
+from xuncha.zones.scenes import Scene, load_scenes
 
 # Normalised area below which a polygon is degenerate (~20 px² on a 1920x1080 frame).
 MIN_POLYGON_AREA = 1e-5
-
-
-class TextPattern(BaseModel):
-    """What the text a text rule reads must contain: any one of the given tests passing is enough."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    phone: bool = Field(False, description="A phone number: mobile 1[3-9] + 9 digits, or a landline with area code")
-    keywords: list[str] = Field(
-        default_factory=list, description="Any of these words, e.g. [办证, 贷款, 开锁, 疏通, 招聘]"
-    )
-    regex: str | None = Field(None, description="A Python regular expression searched in the text")
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"invalid regular expression {v!r}: {e}") from None
-        return v
-
-    @model_validator(mode="after")
-    def _something(self) -> TextPattern:
-        if not (self.phone or self.keywords or self.regex):
-            raise ValueError("give phone: true, keywords or regex (or leave text out to accept any text)")
-        return self
-
-    def matches(self, text: str) -> bool:
-        return (
-            (self.phone and bool(phone_numbers(text)))
-            or any(k in text for k in self.keywords)
-            or (self.regex is not None and re.search(self.regex, text) is not None)
-        )
 
 
 def check_polygon(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -107,107 +72,6 @@ def _name_item(data: Any, handler: Any) -> Any:
         raise ZoneError(item_id, e.errors()) from None
 
 
-class Rule(BaseModel):
-    """Which detections count as a category in a zone, and when."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    category: str = Field(title="类别", description="Taxonomy category code (类别代码), e.g. '0507'; quote it in YAML")
-    labels: list[str] = Field(
-        min_length=1,
-        title="识别标签",
-        description="Model labels that count as this category, e.g. ['static_object'] or ['suitcase', 'backpack']",
-    )
-    exclude_labels: list[str] = Field(
-        default_factory=list,
-        title="排除标签",
-        description="Drop a detection covered by a detection with one of these labels (any model), "
-        "e.g. ['person'] so a person standing still is not a dumped object",
-    )
-    exclude_overlap: float = Field(
-        0.3,
-        title="排除覆盖比例",
-        gt=0,
-        le=1,
-        description="Covered fraction (intersection over the candidate's area) that triggers exclude_labels",
-    )
-    min_score: float = Field(0.25, ge=0, le=1, title="最低置信度", description="Minimum detection score (置信度)")
-    min_area: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        title="最小目标面积",
-        description="Minimum box area as a fraction of the frame area, set per zone",
-    )
-    max_area: float = Field(
-        1.0, gt=0, le=1, title="最大目标面积", description="Maximum box area as a fraction of the frame area"
-    )
-    anchor: Literal["bottom_center", "overlap"] = Field(
-        "bottom_center",
-        title="判定点",
-        description="Which part of the box must be in the zone: 'bottom_center' = the midpoint of the box's "
-        "bottom edge (where an object stands on the ground); 'overlap' = at least min_overlap of the box "
-        "area (for large objects such as garbage piles)",
-    )
-    min_overlap: float = Field(
-        0.5,
-        gt=0,
-        le=1,
-        title="最小重叠比例",
-        description="With anchor 'overlap': fraction of the box area inside the zone",
-    )
-    dwell_s: float | None = Field(
-        None,
-        ge=0,
-        title="持续时间（秒）",
-        description="Seconds a violation must last before a clue; empty = the category's default",
-    )
-    active_hours: list[str] = Field(
-        default_factory=list,
-        title="生效时段",
-        description="Times of day the rule applies, 'HH:MM-HH:MM' (may wrap past midnight, e.g. "
-        "'22:00-06:00'); empty = always",
-    )
-
-    text: TextPattern | None = Field(
-        None,
-        title="文字内容",
-        description="Text rules only (labels text / phone_number / banner, read by OCR): what the text must "
-        "contain; empty = any new text",
-    )
-
-    @property
-    def is_text_rule(self) -> bool:
-        """Reads text: needs the OCR stage."""
-        return bool(TEXT_LABELS.intersection(self.labels))
-
-    @field_validator("category", mode="before")
-    @classmethod
-    def _code_is_text(cls, v: Any) -> Any:
-        if isinstance(v, int | float):
-            raise ValueError(f'category {v!r} must be a quoted code such as "0507" (YAML reads 0507 as a number)')
-        return v
-
-    @field_validator("active_hours")
-    @classmethod
-    def _hours(cls, v: list[str]) -> list[str]:
-        for spec in v:
-            parse_hours(spec)
-        return v
-
-    @model_validator(mode="after")
-    def _area_range(self) -> Rule:
-        if self.min_area > self.max_area:
-            raise ValueError(f"min_area {self.min_area} is larger than max_area {self.max_area}")
-        if self.text is not None and not self.is_text_rule:
-            raise ValueError(f"text: needs a text label ({', '.join(sorted(TEXT_LABELS))}) in labels")
-        return self
-
-    def dwell(self, taxonomy: Taxonomy) -> float:
-        """Dwell seconds: the rule's own, else the category's default."""
-        return self.dwell_s if self.dwell_s is not None else taxonomy.get(self.category).dwell_s
-
-
 class Zone(BaseModel):
     """A polygon on the camera's reference picture and the categories watched inside it."""
 
@@ -225,7 +89,67 @@ class Zone(BaseModel):
         description="Vertices [x, y] normalised 0-1 to the reference picture's width and height (>= 3 points)",
     )
     enabled: bool = Field(True, title="启用", description="Disabled zones are kept in the file but not applied")
-    rules: list[Rule] = Field(min_length=1, title="规则", description="Categories watched in this zone")
+    scene: list[str] = Field(
+        default_factory=list,
+        title="场景",
+        description="Scene presets (场景) watched in this zone, e.g. exposed_garbage (xuncha scenes); a single "
+        "id or a list; earlier scenes win when two name one object",
+    )
+    dwell_s: float | None = Field(
+        None,
+        ge=0,
+        title="场景持续时间（秒）",
+        description="Seconds before a clue for the zone's scene rules; empty = each category's default",
+    )
+    exclusive: bool = Field(
+        False,
+        title="独占区域",
+        description="Detections that count here count in no other zone (a litter bin's zone inside a pavement "
+        "zone); scenes may set it",
+    )
+    rules: list[Rule] = Field(default_factory=list, title="规则", description="Rules of this zone besides its scenes'")
+
+    @field_validator("scene", mode="before")
+    @classmethod
+    def _scene_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("scene")
+    @classmethod
+    def _known_scenes(cls, v: list[str]) -> list[str]:
+        catalogue = load_scenes()
+        for sid in v:
+            try:
+                catalogue.get(sid)
+            except KeyError as e:
+                raise ValueError(e.args[0]) from None
+        if len(set(v)) < len(v):
+            raise ValueError(f"scene {v} lists a scene twice")
+        return v
+
+    @cached_property
+    def scenes(self) -> list[Scene]:
+        return [load_scenes().get(s) for s in self.scene]
+
+    @cached_property
+    def named_rules(self) -> list[tuple[str, Rule]]:
+        """What the zone applies, with names for errors: its scenes' rules (with the zone's dwell_s), then its
+        own rules, in this order (the order that breaks ties between named objects, see categorize.py)."""
+        out = [
+            (f"scene {s.id} rules[{i}]", r if self.dwell_s is None else r.model_copy(update={"dwell_s": self.dwell_s}))
+            for s in self.scenes
+            for i, r in enumerate(s.rules)
+        ]
+        return out + [(f"rules[{i}]", r) for i, r in enumerate(self.rules)]
+
+    @property
+    def all_rules(self) -> list[Rule]:
+        return [r for _, r in self.named_rules]
+
+    @property
+    def claims(self) -> bool:
+        """Whether the zone is exclusive (itself or through a scene)."""
+        return self.exclusive or any(s.exclusive for s in self.scenes)
 
     @field_validator("polygon")
     @classmethod
@@ -234,9 +158,11 @@ class Zone(BaseModel):
 
     @model_validator(mode="after")
     def _same_dwell_per_category(self) -> Zone:
-        # Confirmation runs per (zone, category), so one category must have one dwell in a zone.
+        if not self.all_rules:
+            raise ValueError("needs a scene or at least one rule")
+        # A category has one dwell in a zone: confirmation asks for it by (zone, category).
         dwell: dict[str, float | None] = {}
-        for r in self.rules:
+        for r in self.all_rules:
             if dwell.setdefault(r.category, r.dwell_s) != r.dwell_s:
                 raise ValueError(f"rules for category {r.category!r} give different dwell_s values")
         return self
@@ -249,7 +175,7 @@ class Zone(BaseModel):
 
     def dwell(self, category: str, taxonomy: Taxonomy) -> float:
         """Dwell seconds for a category watched in this zone."""
-        for r in self.rules:
+        for r in self.all_rules:
             if r.category == category:
                 return r.dwell(taxonomy)
         raise KeyError(f"zone {self.id!r} has no rule for category {category!r}")
@@ -324,11 +250,24 @@ def check_zone_set(camera_id: str, zone_set: ZoneSet, taxonomy: Taxonomy) -> Non
     Raises ConfigError listing every problem as "camera C, zone Z: ...".
     """
     problems = [
-        f"camera {camera_id}, zone {z.id}: unknown category {r.category!r} (rules[{i}]; not in taxonomy "
+        f"camera {camera_id}, zone {z.id}: unknown category {r.category!r} ({name}; not in taxonomy "
         f"{taxonomy.standard})"
         for z in zone_set.zones
-        for i, r in enumerate(z.rules)
+        for name, r in z.named_rules
         if r.category not in taxonomy
     ]
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+__all__ = [
+    "MIN_POLYGON_AREA",
+    "Mask",
+    "Rule",
+    "TextPattern",
+    "Zone",
+    "ZoneError",
+    "ZoneSet",
+    "check_polygon",
+    "check_zone_set",
+]
