@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from conftest import pg_schema_url
 from kombu import Connection, Producer
 from review_support import RABBIT_URL, RUN, database, make_event
 from sqlalchemy import func, select, text
@@ -231,20 +232,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
-def service_broker(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The service's broker URL: the embedded default, or a fresh RabbitMQ vhost (default queue names)."""
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("rabbitmq+postgresql", marks=[pytest.mark.rabbitmq, pytest.mark.postgres]),
+    ]
+)
+def service_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(broker, database) of the service: the embedded defaults, or a fresh RabbitMQ vhost (the default
+    queue names) and a fresh PostgreSQL schema."""
     if request.param == "embedded":
-        return embedded_broker_url(tmp_path / "data" / "broker.sqlite")
-    return request.getfixturevalue("amqp_vhost")
+        yield (
+            embedded_broker_url(tmp_path / "data" / "broker.sqlite"),
+            f"sqlite:///{tmp_path / 'data' / 'review.sqlite'}",
+        )
+        return
+    with pg_schema_url("t_dlq") as db_url:
+        yield request.getfixturevalue("amqp_vhost"), db_url
 
 
 def test_service_survives_5mb_garbage_and_stops_on_sigterm_without_losing_it(
-    service_broker: str, tmp_path: Path
+    service_urls: tuple[str, str], tmp_path: Path
 ) -> None:
     port = _free_port()
     path = tmp_path / "review.yaml"
-    cfg = {"data_dir": "data", "port": port, "cookie_secure": False, "broker_url": service_broker}
+    service_broker, db_url = service_urls
+    cfg = {
+        "data_dir": "data",
+        "port": port,
+        "cookie_secure": False,
+        "broker_url": service_broker,
+        "database_url": db_url,
+    }
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     log = open(tmp_path / "service.log", "w")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -277,7 +296,7 @@ def test_service_survives_5mb_garbage_and_stops_on_sigterm_without_losing_it(
                 time.sleep(0.05)
             print(f"/health: slowest answer {slowest * 1000:.0f} ms while the 5 MB message went through")
             assert slowest < 1.0
-            wait_until(lambda: _clues_in(tmp_path) == 1, 20, "the valid event behind the garbage")
+            wait_until(lambda: _clues_in(db_url) == 1, 20, "the valid event behind the garbage")
 
             # SIGTERM right after two more garbage messages: the service stops within seconds, and
             # each message is either a dead letter or still queued.
@@ -293,8 +312,8 @@ def test_service_survives_5mb_garbage_and_stops_on_sigterm_without_losing_it(
             proc.kill()
             proc.wait()
         log.close()
-    engine, sessions = open_database(f"sqlite:///{tmp_path / 'data' / 'review.sqlite'}")
-    with sessions() as s:
+    engine = make_engine(db_url)
+    with sessionmaker(engine)() as s:
         buried = [r.message_id for r in deadletter.newest(s)]
     engine.dispose()
     queued = remaining(service_broker, topo)
@@ -303,8 +322,8 @@ def test_service_survives_5mb_garbage_and_stops_on_sigterm_without_losing_it(
     assert max(len(line) for line in (tmp_path / "service.log").read_text().splitlines()) < 3000  # bounded logs
 
 
-def _clues_in(tmp_path: Path) -> int:
-    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'review.sqlite'}")  # the service migrated it
+def _clues_in(db_url: str) -> int:
+    engine = make_engine(db_url)  # the service migrated it
     try:
         return _clues(sessionmaker(engine))
     finally:

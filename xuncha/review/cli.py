@@ -7,6 +7,7 @@ import getpass
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
@@ -22,6 +23,7 @@ from xuncha.review.intake import run_intake
 from xuncha.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 5.0
 
 
 def start_background(
@@ -53,11 +55,21 @@ def _serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     threads = start_background(cfg, taxonomy, sessions, stop)
     try:
-        uvicorn.run(create_app(cfg, taxonomy, sessions), host=cfg.host, port=cfg.port, log_level="info")
+        # SIGTERM: requests still running after a few seconds are cut off, so that the service stops.
+        uvicorn.run(
+            create_app(cfg, taxonomy, sessions),
+            host=cfg.host,
+            port=cfg.port,
+            log_level="info",
+            timeout_graceful_shutdown=STOP_TIMEOUT_S,
+        )
     finally:
         stop.set()
-        for t in threads:
-            t.join(10)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for t in threads:  # each finishes the message in hand (then acked) or leaves it unacked, queued
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                log.warning("%s thread did not stop within %.0f s; exiting anyway", t.name, STOP_TIMEOUT_S)
         engine.dispose()
     return 0
 
