@@ -162,3 +162,25 @@ def test_missing_evidence_is_marked_and_the_clue_stays_reviewable(tmp_path: Path
                 _press(page, "a", 1 if clue_id == "clue-001" else 0)  # still reviewable: accepted
         with sessions() as s:
             assert len(list(s.scalars(select(Decision)))) == 2
+
+
+def test_text_clue_shows_words_and_numbers_and_phone_search_filters(site, page) -> None:
+    url, sessions = site
+    from review_support import make_event
+
+    from xuncha.review.intake import ingest
+
+    for i, cam in ((7, "cam-a"), (8, "cam-b")):
+        ev = make_event(i, camera=cam, evidence=False)
+        ingest(sessions, ev.model_copy(update={"text": "专业开锁 13812345678", "phone_numbers": ["13812345678"]}))
+    page.goto(url + "/login")
+    page.fill("input[name=username]", "op1")
+    page.fill("input[name=password]", "op1-pass-1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#list li")
+    assert _total(page) == 8
+    page.fill("#phone", "1381234")
+    page.wait_for_function("document.getElementById('total').textContent === '2'")
+    assert page.text_content("#f-text") == "专业开锁 13812345678"
+    assert page.text_content("#f-phones") == "13812345678（2 个摄像头、2 条线索）"
+    page.screenshot(path=str(ARTIFACTS / "text-clue.png"))

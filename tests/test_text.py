@@ -195,6 +195,7 @@ def test_worker_opens_one_clue_for_a_poster_put_up_on_real_footage(ocr, tmp_path
     summary = worker.run(once=True)
     opened = [e for e in summary.events if e.kind == "opened"]
     assert len(opened) == 1 and opened[0].label == "phone_number" and opened[0].category.code == "0201"
-    assert opened[0].model.name == "rapidocr-ppocrv6"
+    assert opened[0].model.name == "rapidocr-ppocrv6" and opened[0].phone_numbers == ["13812345678"]
+    assert "开锁" in (opened[0].text or "")
     ex1, ey1, ex2, ey2 = opened[0].box
     assert ex1 >= box[0] - 4 and ey1 >= box[1] - 4 and ex2 <= box[2] + 4 and ey2 <= box[3] + 4

@@ -58,6 +58,7 @@ from xuncha.streams.file import FileSource
 from xuncha.streams.rtsp import RtspSource
 from xuncha.taxonomy import Taxonomy
 from xuncha.text.ocr import RapidOcr, load_reference
+from xuncha.text.patterns import phone_numbers
 from xuncha.text.stage import OCR_MODEL, OcrLine, TextStage
 from xuncha.types import Detection, Frame
 from xuncha.viewcheck import ViewParams
@@ -155,6 +156,8 @@ def build_event(
         last_seen=datetime.fromtimestamp(v.last.ts, tz),
         dwell_s=round(v.dwell_s, 2),
         occurrences=v.occurrences,
+        text=best.text or None,
+        phone_numbers=phone_numbers(best.text),
         evidence=evidence,
         reason="gone" if t.kind == "closed" else None,
     )

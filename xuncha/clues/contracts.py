@@ -161,6 +161,12 @@ class ClueEvent(_Contract):
     last_seen: AwareDatetime = Field(description="Latest sighting")
     dwell_s: float = Field(ge=0, description="Seconds the violation has stayed, as confirmation measured it")
     occurrences: Count = Field(ge=1, description="Number of samples in which the violation was seen")
+    text: Annotated[str, StringConstraints(max_length=limits.TEXT_CHARS, pattern=_NO_NUL)] | None = Field(
+        None, description="Text rules only: the text read at the best sighting; null otherwise"
+    )
+    phone_numbers: list[Annotated[str, StringConstraints(pattern=rf"^\d{{7,{limits.PHONE_CHARS}}}$")]] = Field(
+        default_factory=list, max_length=limits.MAX_PHONES, description="Phone numbers (digits only) found in `text`"
+    )
     evidence: Evidence | None = Field(None, description="Evidence images; null when this event adds none")
     reason: Annotated[str, StringConstraints(max_length=limits.CLOSED_REASON_CHARS, pattern=_NO_NUL)] | None = Field(
         None, description="Only for closed events: why, e.g. 'gone' or 'end_of_stream'"

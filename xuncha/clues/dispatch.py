@@ -69,6 +69,8 @@ class CaseMessage(_Contract):
     model: str
     label: str
     score: float
+    text: str | None = Field(None, description="Text rules only: what was read (small ads, banners)")
+    phone_numbers: list[str] = Field(default_factory=list, description="Phone numbers read (for 停机)")
     reviewer: str
     suggested_department: str
     deadline: AwareDatetime = Field(description="Filing time plus the category's deadline")

@@ -19,6 +19,9 @@ KIND_CHARS = 16
 CLOSED_REASON_CHARS = 64
 EVIDENCE_PATH_CHARS = 300
 MAX_CHECKSUMS = 16  # models involved in one clue
+TEXT_CHARS = 2000  # what the text stage read at one place (a poster holds a few dozen characters)
+PHONE_CHARS = 20  # a phone number, digits only
+MAX_PHONES = 20  # phone numbers in one clue
 
 # PostgreSQL INTEGER: seq, occurrences, frame sizes.
 MAX_INT = 2**31 - 1

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.dispatch import VERDICT_NAMES
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.review import auth, deadletter, decisions, handling, stats
+from xuncha.review import auth, deadletter, decisions, handling, phones, stats
 from xuncha.review.auth import COOKIE, CSRF_HEADER, Principal
 from xuncha.review.camera_api import add_camera_routes
 from xuncha.review.cases import outbox_depth
@@ -137,6 +137,8 @@ def clue_json(c: Clue) -> dict[str, Any]:
         "last_seen": _iso(c.last_seen),
         "dwell_s": c.dwell_s,
         "occurrences": c.occurrences,
+        "text": c.text,
+        "phone_numbers": c.phone_numbers or [],
         "evidence": {
             k: {"url": "/evidence/" + quote(v["path"]), "taken_at": v["taken_at"], "missing": v.get("missing", False)}
             for k, v in ev.items()
@@ -418,6 +420,7 @@ def create_app(
         region: str | None = None,
         zone: str | None = None,
         model: str | None = None,
+        phone: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
         if status not in STATUS_LABELS or order not in ("oldest", "newest"):
@@ -426,9 +429,17 @@ def create_app(
         conds = {k: FILTERS[k] == v for k, v in chosen.items() if v}
         with _db(request) as s:
             base = [Clue.status == status]
+            if phone:
+                try:
+                    base.append(phones.phone_filter(phone))
+                except ValueError as e:
+                    raise HTTPException(422, str(e)) from None
             q = select(Clue).where(*base, *conds.values())
             q = q.order_by(Clue.first_seen.asc() if order == "oldest" else Clue.first_seen.desc(), Clue.id)
             items = [clue_json(c) for c in s.scalars(q.limit(limit))]
+            seen = phones.counts(s, (p for item in items for p in item["phone_numbers"]))
+            for item in items:
+                item["phone_counts"] = {p: seen.get(p, {"cameras": 0, "clues": 0}) for p in item["phone_numbers"]}
             total = s.scalar(select(func.count()).select_from(Clue).where(*base, *conds.values())) or 0
             facets: dict[str, list[dict[str, Any]]] = {}
             for name, col in FILTERS.items():
@@ -451,7 +462,20 @@ def create_app(
             clue = s.get(Clue, clue_id)
             if clue is None:
                 raise HTTPException(404, "线索不存在")
-            return clue_json(clue)
+            out = clue_json(clue)
+            out["phone_counts"] = phones.counts(s, out["phone_numbers"])
+            return out
+
+    @app.get("/api/phone-numbers")
+    def repeated_phone_numbers(
+        request: Request,
+        who: Reviewer,
+        min_cameras: Annotated[int, Query(ge=1)] = 2,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Numbers read on several cameras (one advertiser, many posters)."""
+        with _db(request) as s:
+            return {"items": phones.repeated(s, min_cameras, limit)}
 
     def _decide(request: Request, who: Principal, act: Callable[[Session, User, datetime], Decision]) -> dict:
         st = _state(request)

@@ -73,7 +73,9 @@ def build_case(
         clue_id=clue.id,
         category=CategoryRef(code=decision.category_code, name=category_name),
         reported_category=CategoryRef(code=clue.category_code, name=clue.category_name),
-        description=f"{place}发现{category_name}，持续约{_fmt_duration(clue.dwell_s)}，视频识别{clue.occurrences}次。",
+        description=f"{place}发现{category_name}，持续约{_fmt_duration(clue.dwell_s)}，视频识别{clue.occurrences}次。"
+        + (f"识别文字：{clue.text}。" if clue.text else "")
+        + (f"电话号码：{'、'.join(clue.phone_numbers)}。" if clue.phone_numbers else ""),
         found_at=clue.first_seen,
         last_seen=clue.last_seen,
         filed_at=decision.decided_at,
@@ -92,6 +94,8 @@ def build_case(
         model=clue.model_name,
         label=clue.label,
         score=clue.score,
+        text=clue.text,
+        phone_numbers=list(clue.phone_numbers or []),
         reviewer=reviewer,
         suggested_department=settings.departments.get(decision.category_code, settings.default_department),
         deadline=decision.decided_at + timedelta(hours=settings.deadline_for(decision.category_code)),

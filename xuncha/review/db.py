@@ -26,7 +26,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 from xuncha.clues import limits
 
@@ -99,8 +99,22 @@ class Clue(Base):
     dwell_s: Mapped[float] = mapped_column(Float)
     occurrences: Mapped[int] = mapped_column(Integer)
     evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    text: Mapped[str | None] = mapped_column(Text)  # what the text stage read (text rules only)
+    phone_numbers: Mapped[list[Any] | None] = mapped_column(JSON)
+    phones: Mapped[list[CluePhone]] = relationship(cascade="all, delete-orphan")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CluePhone(Base):
+    """A phone number read in a clue: searched by operators, counted across cameras (one advertiser)."""
+
+    __tablename__ = "clue_phones"
+    clue_id: Mapped[str] = mapped_column(
+        String(limits.CLUE_ID_CHARS), ForeignKey("clues.id", ondelete="CASCADE"), primary_key=True
+    )
+    phone: Mapped[str] = mapped_column(String(limits.PHONE_CHARS), primary_key=True, index=True)
+    camera_id: Mapped[str] = mapped_column(String(limits.ID_CHARS))
 
 
 class ClueEventRow(Base):

@@ -31,7 +31,7 @@ from xuncha.clues.contracts import ClueEvent, Evidence
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.redact import mask_url
 from xuncha.review import deadletter
-from xuncha.review.db import Clue, ClueEventRow, utcnow
+from xuncha.review.db import Clue, ClueEventRow, CluePhone, utcnow
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ def _fields(event: ClueEvent, taxonomy: Taxonomy) -> dict[str, Any]:
         "last_seen": event.last_seen,
         "dwell_s": event.dwell_s,
         "occurrences": event.occurrences,
+        "text": event.text,
+        "phone_numbers": list(event.phone_numbers),
     }
 
 
@@ -120,6 +122,8 @@ def apply_event(
             clue.evidence = evidence
     elif clue.evidence is None and evidence is not None:
         clue.evidence = evidence
+    if set(clue.phone_numbers or []) != {p.phone for p in clue.phones}:
+        clue.phones = [CluePhone(phone=p, camera_id=clue.camera_id) for p in clue.phone_numbers or []]
     if event.kind == "closed":
         # Closing is final whatever the order: the worker has stopped seeing the violation.
         clue.gone = True

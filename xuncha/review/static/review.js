@@ -38,6 +38,7 @@ function toast(text, bad = false) {
 function filters() {
   const q = new URLSearchParams({order: $("order").value, limit: "200"});
   document.querySelectorAll("select[data-filter]").forEach((s) => { if (s.value) q.set(s.dataset.filter, s.value); });
+  if ($("phone").value.trim()) q.set("phone", $("phone").value.trim());
   return q;
 }
 
@@ -117,6 +118,12 @@ function render() {
   $("f-location").textContent = c.location ? `${c.location.lon.toFixed(5)}, ${c.location.lat.toFixed(5)}` : "未知";
   $("f-dwell").textContent = fmtDwell(c.dwell_s);
   $("f-occ").textContent = c.occurrences;
+  document.querySelectorAll(".text-row").forEach((el) => { el.hidden = !c.text; });
+  $("f-text").textContent = c.text || "";
+  $("f-phones").textContent = (c.phone_numbers || []).map((p) => {
+    const n = (c.phone_counts || {})[p];
+    return n && n.cameras > 1 ? `${p}（${n.cameras} 个摄像头、${n.clues} 条线索）` : p;
+  }).join("，") || "未识别";
   $("f-model").textContent = `${c.model} · ${c.label} · ${(c.score * 100).toFixed(0)}%`;
   $("f-first").textContent = fmtTime(c.first_seen);
   $("f-id").textContent = c.id;
@@ -250,4 +257,9 @@ document.querySelectorAll("select[data-filter], #order").forEach((s) => s.addEve
   loadQueue().catch((e) => toast(e.message, true));
   s.blur();
 }));
+let phoneTimer = 0; // search as the number is typed, once typing pauses
+$("phone").addEventListener("input", () => {
+  clearTimeout(phoneTimer);
+  phoneTimer = setTimeout(() => { cur = 0; loadQueue().catch((e) => toast(e.message, true)); }, 300);
+});
 loadQueue().catch((e) => toast(e.message, true));
