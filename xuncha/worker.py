@@ -376,8 +376,9 @@ class Worker:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + (self.cfg.lease_ttl_s / 3 if leases else 2.0)
                     self._reconcile(running, leases, reload, summary)
-                    if not running and not leases and self._done >= {c.id for c in self.cfg.cameras if c.enabled}:
-                        break  # only recorded files, all played
+                    played = self._done >= {c.id for c in self.cfg.cameras if c.enabled}
+                    if not running and not leases and played and not self.cfg.cameras_from_service:
+                        break  # only recorded files, all played (the service may still add cameras)
                 batch = [(cam, f) for cam, feed, _ in running.values() if (f := feed.slot.take()) is not None]
                 self.metrics.queue.set(sum(len(feed.slot) for _, feed, _ in running.values()))
                 if not batch:
@@ -664,12 +665,12 @@ def _run_command(args: argparse.Namespace) -> int:
         if not token:
             raise ConfigError(f"{args.config}: cameras_from_service needs review_token or XUNCHA_REVIEW_TOKEN")
         remote = ServiceCameras(cfg, taxonomy, token)
-        cfg = remote.initial()
         reload = None if args.once else remote.reload
     worker = Worker(cfg, taxonomy)
-    if remote is not None:
+    if remote is not None:  # the first fetch already tells the service which labels our models detect
         labels = {lab for d in worker.detectors for lab in d.labels}
         remote.labels = sorted(labels | ({STATIONARY_LABEL} if cfg.detectors.stationary else set()))
+        worker.cfg = cfg = remote.initial()
         worker.on_sample = remote.offer
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -69,6 +69,14 @@ def add_camera_routes(
     def cameras_page(request: Request, who: Admin) -> Response:
         return page(request, "cameras.html", who)
 
+    @app.get("/cameras/{camera_id}")
+    def editor_page(request: Request, who: Admin, camera_id: str) -> Response:
+        with st(request).sessions() as s:
+            if s.get(CameraRow, camera_id) is None:
+                raise HTTPException(404, f"点位 {camera_id} 不存在")
+        categories = [{"code": c.code, "name": c.name} for c in st(request).taxonomy.categories]
+        return page(request, "zone_editor.html", who, camera_id=camera_id, categories=categories)
+
     # -- cameras ----------------------------------------------------------------------------------
     @app.get("/api/cameras")
     def list_cameras(

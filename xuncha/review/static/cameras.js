@@ -30,7 +30,13 @@ async function load() {
   body.replaceChildren();
   for (const c of data.items) {
     const tr = document.createElement("tr");
-    tr.append(cell(c.id), cell(c.name), cell(c.source), cell(c.region_name || c.region_code), cell(c.preset),
+    const link = document.createElement("a");
+    link.href = "/cameras/" + encodeURIComponent(c.id);
+    link.textContent = c.id;
+    link.title = "画区域";
+    const first = document.createElement("td");
+    first.append(link);
+    tr.append(first, cell(c.name), cell(c.source), cell(c.region_name || c.region_code), cell(c.preset),
       cell(c.sample_interval_s + " 秒"), cell(c.worker || "任意"), cell(c.enabled ? "启用" : "停用"));
     const actions = document.createElement("td");
     const edit = document.createElement("button");
@@ -67,7 +73,7 @@ function startEdit(c) {
 document.getElementById("new-camera").onclick = () => {
   editing = null; form.reset(); form.id.readOnly = false;
   document.getElementById("form-title").textContent = "登记点位";
-  document.getElementById("save-camera").textContent = "保存";
+  document.getElementById("save-camera").textContent = "保存并画区域";
   document.getElementById("new-camera").hidden = true;
 };
 
@@ -90,7 +96,8 @@ form.addEventListener("submit", async e => {
     }
     return;
   }
-  load();
+  if (!editing) location.href = "/cameras/" + encodeURIComponent(data.id);
+  else load();
 });
 filters.addEventListener("change", load);
 load();
