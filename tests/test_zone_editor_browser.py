@@ -139,7 +139,7 @@ def test_admin_registers_camera_draws_zone_and_worker_applies_it(site, page, tmp
         page.mouse.up()
         page.keyboard.press("Control+s")
         page.wait_for_function("document.getElementById('status').textContent.startsWith('已保存为版本 2')")
-        assert "修改区域「区域1」：多边形" in page.text_content("#versions")
+        page.wait_for_function("document.getElementById('versions').textContent.includes('修改区域「区域1」：多边形')")
         page.keyboard.press("Control+z")
         page.keyboard.press("Control+s")
         page.wait_for_function("document.getElementById('status').textContent.startsWith('已保存为版本 3')")
