@@ -27,6 +27,7 @@ from xuncha.review.cameras import CameraFields, RegistryError
 from xuncha.review.db import CameraRow, ReferencePicture
 from xuncha.zones.editor import ZoneSetInvalid, form_schema
 from xuncha.zones.model import ZoneSet
+from xuncha.zones.scenes import load_scenes
 
 MAX_PICTURE = 20 * 1024 * 1024
 
@@ -125,7 +126,15 @@ def add_camera_routes(
     def zone_schema(request: Request, who: Admin) -> dict[str, Any]:
         with st(request).sessions() as s:
             labels = cameras.known_labels(s)
-        return {**form_schema(), "labels": labels}
+        scenes = [
+            {
+                **sc.model_dump(include={"id", "title", "category", "purpose", "how", "failure_modes"}),
+                "labels": sc.labels,
+                "rules": [r.model_dump(mode="json") for r in sc.rules],
+            }
+            for sc in load_scenes().scenes
+        ]
+        return {**form_schema(), "labels": labels, "scenes": scenes}
 
     @app.get("/api/cameras/{camera_id}/zones")
     def get_zones(request: Request, who: Admin, camera_id: str, preset: str = "") -> Response:

@@ -90,7 +90,9 @@ function path(points, close) {
 }
 function sizeBoxes(zone) {
   // The smallest and largest box the rule's size range allows, at the zone's top and bottom edge.
-  const rule = zone.rules[Math.min(S.ruleIndex, zone.rules.length - 1)];
+  const rules = zoneRules(zone);
+  const own = (zone.rules || []).length ? rules.length - zone.rules.length + Math.min(S.ruleIndex, zone.rules.length - 1) : 0;
+  const rule = rules[own];
   if (!rule) return;
   const ys = zone.polygon.map(p => p[1]), xs = zone.polygon.map(p => p[0]);
   const cx = (Math.min(...xs) + Math.max(...xs)) / 2 * canvas.width;
@@ -178,7 +180,35 @@ function propType(p) {
   return t ? t.type : null;
 }
 
-function ruleField(rule, key, p, zone) {
+function scenePicker(z, p) {
+  const scenes = S.schema.scenes;
+  const l = input(p.title, (z.scene || [])[0] || "", v => change(() => { z.scene = v ? [v, ...(z.scene || []).slice(1)] : []; }),
+    {tag: "select", name: "scene", title: p.description || "",
+     options: [["", "（不用场景，自己写规则）"], ...scenes.map(sc => [sc.id, `${sc.title}（${sc.category}）`])]});
+  const sc = scenes.find(x => x.id === (z.scene || [])[0]);
+  if (!sc) return l;
+  const box = document.createElement("div");
+  box.className = "scene-info";
+  const missing = S.labels.length ? sc.labels.filter(lab => !S.labels.includes(lab)) : [];
+  box.textContent = `${sc.purpose} ${sc.how}` + (sc.failure_modes.length ? ` 已知局限：${sc.failure_modes.join("；")}` : "");
+  if (missing.length) {
+    const warn = document.createElement("b");
+    warn.className = "error";
+    warn.textContent = ` worker 的模型没有标签 ${missing.join("、")}，此场景在这些点位不会报警。`;
+    box.append(warn);
+  }
+  const wrap = document.createElement("div");
+  wrap.append(l, box);
+  return wrap;
+}
+
+function zoneRules(zone) {
+  // What the zone applies: its scene's rules, then its own (for the size-range boxes).
+  const fromScenes = (zone.scene || []).flatMap(id => (S.schema.scenes.find(x => x.id === id) || {rules: []}).rules);
+  return [...fromScenes, ...(zone.rules || [])];
+}
+
+function ruleField(rule, key, p) {
   // One control per Rule field, from its JSON schema: title as the label, description as the tooltip.
   const title = p.title || key;
   const set = v => change(() => { if (v === "" || v === null) delete rule[key]; else rule[key] = v; });
@@ -231,7 +261,12 @@ function renderForm() {
   form.append(input(model.id.title, z.id, v => change(() => { z.id = v.trim(); }), {name: "id", title: model.id.description}));
   form.append(input(model.name.title, z.name, v => change(() => { z.name = v.trim(); }), {name: "name", title: model.name.description}));
   if (kind === "masks") return;
-  form.append(input(model.enabled.title, z.enabled !== false, v => change(() => { z.enabled = v; }), {type: "checkbox", name: "enabled"}));
+  // Zone-level settings from the Zone schema; the scene picker offers the scene catalogue.
+  for (const [key, p] of Object.entries(model)) {
+    if (["id", "name", "polygon", "rules"].includes(key)) continue;
+    if (key === "scene") form.append(scenePicker(z, p));
+    else { const el = ruleField(z, key, p); if (el) form.append(el); }
+  }
   const rules = S.schema.rule.properties;
   z.rules.forEach((rule, ri) => {
     const fs = document.createElement("fieldset");
@@ -240,10 +275,10 @@ function renderForm() {
     fs.append(legend);
     fs.addEventListener("focusin", () => { if (S.ruleIndex !== ri) { S.ruleIndex = ri; draw(); } });
     for (const [key, p] of Object.entries(rules)) {
-      const el = ruleField(rule, key, p, z);
+      const el = ruleField(rule, key, p);
       if (el) fs.append(el);
     }
-    if (z.rules.length > 1) {
+    {
       const del = document.createElement("button");
       del.type = "button"; del.textContent = "删除此规则";
       del.onclick = () => change(() => z.rules.splice(ri, 1));
@@ -269,8 +304,8 @@ function finishDrawing() {
     const n = S[d.kind].length;
     if (d.kind === "zones") {
       const id = freeId("z");
-      S.zones.push({id, name: d.name || "区域" + id.slice(1), enabled: true, polygon: d.points,
-        rules: [d.rule || {category: "", labels: []}]});
+      S.zones.push({id, name: d.name || "区域" + id.slice(1), enabled: true, polygon: d.points, scene: [],
+        rules: d.rule ? [d.rule] : []});
     } else {
       const id = freeId("m");
       S.masks.push({id, name: d.name || "屏蔽区" + id.slice(1), polygon: d.points});
