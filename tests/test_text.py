@@ -32,8 +32,8 @@ def test_text_pattern_any_of_phone_keywords_regex() -> None:
     assert TextPattern(phone=True).matches("138 1234 5678") and not TextPattern(phone=True).matches("招聘")
 
 
-def cfg(rules: list[dict]) -> WorkerConfig:
-    zone = {"id": "wall-1", "name": "墙面", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": rules}
+def cfg(rules: list[dict], **zone_fields: object) -> WorkerConfig:
+    zone = {"id": "wall-1", "name": "墙面", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": rules, **zone_fields}
     return WorkerConfig.model_validate({"cameras": [{"id": "cam-7", "source": "x.mp4", "zones": [zone]}]})
 
 
@@ -57,6 +57,9 @@ def test_text_rule_without_ocr_is_a_config_error(monkeypatch: pytest.MonkeyPatch
     msg = r"w\.yaml: text rules need OCR.*xuncha\[ocr\].*camera cam-7, zone wall-1, rules\[0\]"
     with pytest.raises(ConfigError, match=msg):
         resolve_config(posters, tmp_path, "w.yaml")
+    scene = cfg([], scene="banner")
+    with pytest.raises(ConfigError, match=r"zone wall-1, scene banner rules\[0\] \(labels \['banner'\]\)"):
+        resolve_config(scene, tmp_path, "w.yaml")
 
 
 def test_lines_of_one_poster_are_one_block_and_a_banner_is_a_long_line() -> None:
@@ -69,7 +72,7 @@ def test_lines_of_one_poster_are_one_block_and_a_banner_is_a_long_line() -> None
     blocks = group_lines(lines)
     assert [b.text for b in blocks] == ["专业开锁 13812345678", "招聘", "热烈庆祝开业大吉"]
     assert blocks[0].phones == ("13812345678",) and blocks[0].box == (100, 100, 166, 128)
-    assert [b.labels(480, TextParams()) for b in blocks] == [["text", "phone_number"], ["text"], ["text", "banner"]]
+    assert [b.labels(480, TextParams()) for b in blocks] == [["phone_number", "text"], ["text"], ["banner", "text"]]
 
 
 class FakeOcr:
@@ -185,8 +188,8 @@ def test_worker_opens_one_clue_for_a_poster_put_up_on_real_footage(ocr, tmp_path
             frame, box = paste(frame, poster, poster_quad(300, 150, poster.shape[1::-1], skew=0.1))
         out.write(frame)
     out.release()
-    rule = {"category": "0201", "labels": ["phone_number"], "text": {"phone": True}, "dwell_s": 10, "anchor": "overlap"}
-    zone = {"id": "wall", "name": "墙面", "polygon": [[0.3, 0.2], [0.7, 0.2], [0.7, 0.6], [0.3, 0.6]], "rules": [rule]}
+    zone = {"id": "wall", "name": "墙面", "polygon": [[0.3, 0.2], [0.7, 0.2], [0.7, 0.6], [0.3, 0.6]]}
+    zone |= {"scene": "small_ads", "dwell_s": 10}
     cam = {"id": "cam-p", "source": str(video), "sample_interval_s": 1.0, "zones": [zone]}
     config = WorkerConfig.model_validate(
         {"data_dir": str(tmp_path), "detectors": {"stationary": False}, "text": {"every_n": 10}, "cameras": [cam]}

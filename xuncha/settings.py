@@ -191,10 +191,10 @@ def resolve_config(cfg: WorkerConfig, base: Path, source: str) -> tuple[WorkerCo
             raise ConfigError(f"{source}: {e}") from None
     if not ocr_available():
         needs = [
-            f"camera {cam.id}, zone {z.id}, rules[{i}] (labels {r.labels})"
+            f"camera {cam.id}, zone {z.id}, {name} (labels {r.labels})"
             for cam in cfg.cameras
             for z in cam.zones.zones
-            for i, r in enumerate(z.rules)
+            for name, r in z.named_rules
             if r.is_text_rule
         ]
         if needs:

@@ -57,8 +57,8 @@ from xuncha.streams.feed import Feed, paced
 from xuncha.streams.file import FileSource
 from xuncha.streams.rtsp import RtspSource
 from xuncha.taxonomy import Taxonomy
-from xuncha.text.ocr import RapidOcr, load_reference
-from xuncha.text.patterns import phone_numbers
+from xuncha.text.ocr import RapidOcr, ocr_available, text_reference
+from xuncha.text.patterns import TEXT_LABELS, phone_numbers
 from xuncha.text.stage import OCR_MODEL, OcrLine, TextStage
 from xuncha.types import Detection, Frame
 from xuncha.viewcheck import ViewParams
@@ -533,7 +533,7 @@ class Worker:
             cam.frame_size = frame.size
             cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size)
             cam.text = TextStage.for_zones(
-                cam.cfg.zones, frame.size, self._read_text, self.text_params, load_reference(cam.cfg.zones, frame.size)
+                cam.cfg.zones, frame.size, self._read_text, self.text_params, text_reference(cam.cfg.zones, frame.size)
             )
             cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, frame.size))
         if cam.text is not None:
@@ -669,7 +669,8 @@ def _run_command(args: argparse.Namespace) -> int:
     worker = Worker(cfg, taxonomy)
     if remote is not None:  # the first fetch already tells the service which labels our models detect
         labels = {lab for d in worker.detectors for lab in d.labels}
-        remote.labels = sorted(labels | ({STATIONARY_LABEL} if cfg.detectors.stationary else set()))
+        labels |= {STATIONARY_LABEL} if cfg.detectors.stationary else set()
+        remote.labels = sorted(labels | (TEXT_LABELS if ocr_available() else set()))
         worker.cfg = cfg = remote.initial()
         worker.on_sample = remote.offer
     stop = threading.Event()

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from xuncha.text.stage import OcrLine
+from xuncha.viewguard import load_reference
 from xuncha.zones.model import ZoneSet
 
 log = logging.getLogger("xuncha.text")
@@ -69,14 +70,15 @@ class RapidOcr:
         return out
 
 
-def load_reference(zone_set: ZoneSet, frame_size: tuple[int, int]) -> np.ndarray | None:
+def text_reference(zone_set: ZoneSet, frame_size: tuple[int, int]) -> np.ndarray | None:
     """The picture the zones were drawn on, at the frame size; None (the first sample is the reference)
     when the zone set names none or it cannot be read."""
     path = zone_set.reference_image
     if not path or "://" in path:
         return None
-    image = cv2.imread(path)
-    if image is None:
-        log.warning("reference picture %s not readable: the first sample is the text reference", path)
+    try:
+        image = load_reference(path)
+    except ValueError as e:
+        log.warning("%s: the first sample is the text reference", e)
         return None
     return cv2.resize(image, frame_size, interpolation=cv2.INTER_AREA)

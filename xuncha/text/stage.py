@@ -17,7 +17,7 @@ phone number the reference text there did not have (a small ad pasted over a not
 >>> stage.update(frame)  # the reference read: nothing there
 []
 >>> [(d.label, d.text) for d in stage.update(frame)]
-[('text', '开锁 13812345678'), ('phone_number', '开锁 13812345678')]
+[('phone_number', '开锁 13812345678'), ('text', '开锁 13812345678')]
 """
 
 from __future__ import annotations
@@ -91,13 +91,14 @@ class TextBlock:
     phones: tuple[str, ...]
 
     def labels(self, frame_height: int, p: TextParams) -> list[str]:
-        out = [TEXT]
-        if self.phones:
-            out.append(PHONE_NUMBER)
+        """Most specific first: where one rule takes several, the clue carries the most specific label."""
+        out = []
         w, h = self.box[2] - self.box[0], self.box[3] - self.box[1]
         if self.lines == 1 and w >= p.banner_aspect * h and self.line_height >= p.banner_min_height * frame_height:
             out.append(BANNER)
-        return out
+        if self.phones:
+            out.append(PHONE_NUMBER)
+        return [*out, TEXT]
 
 
 def group_lines(lines: Sequence[OcrLine]) -> list[TextBlock]:
