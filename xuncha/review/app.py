@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo
 import cv2
 import numpy as np
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,13 +31,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from xuncha.clues.dispatch import VERDICT_NAMES
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import auth, deadletter, decisions, handling, phones, stats
-from xuncha.review.auth import COOKIE, CSRF_HEADER, Principal
+from xuncha.review.auth import COOKIE, CSRF_HEADER, PASSWORD_CHARS, USERNAME_CHARS, Principal
+from xuncha.review.bodylimit import MAX_PICTURE, BodyLimit
 from xuncha.review.camera_api import add_camera_routes
 from xuncha.review.cases import outbox_depth
 from xuncha.review.config import ReviewConfig
 from xuncha.review.db import PENDING, ROLES, Case, CaseReport, Clue, Decision, FixtureRow, Recheck, User, utcnow
 from xuncha.review.health_api import add_health_routes
+from xuncha.review.throttle import LoginThrottle, wait_text
 from xuncha.taxonomy import Taxonomy
+from xuncha.zones.editor import message_zh
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -66,6 +70,7 @@ class ReviewState:
     taxonomy: Taxonomy
     sessions: sessionmaker
     store: EvidenceStore
+    throttle: LoginThrottle
     clock: Callable[[], datetime] = utcnow
 
 
@@ -151,8 +156,8 @@ class AcceptBody(BaseModel):
 
 
 class RejectBody(BaseModel):
-    reason: str
-    text: str = ""
+    reason: str = Field(max_length=32, description="Reject reason code from the config")
+    text: str = Field("", max_length=2000, description="The operator's explanation")
 
 
 class OverruleBody(BaseModel):
@@ -214,9 +219,18 @@ def case_json(s: Session, case: Case) -> dict[str, Any]:
 
 
 class NewUser(BaseModel):
-    username: str
-    password: str
-    role: str
+    username: str = Field(max_length=4 * USERNAME_CHARS, description="Stored normalised (trimmed, lower case)")
+    password: str = Field(max_length=PASSWORD_CHARS)
+    role: str = Field(max_length=16)
+
+
+def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with Chinese lines naming the field (`detail` a string, as the pages show it; `problems` the list)."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"] if p != "body")
+        problems.append(f"{where}：{message_zh(err)}" if where else message_zh(err))
+    return JSONResponse({"detail": "；".join(problems), "problems": problems}, status_code=422)
 
 
 def _metrics(st: ReviewState) -> bytes:
@@ -247,6 +261,14 @@ def _metrics(st: ReviewState) -> bytes:
                 d = GaugeMetricFamily("xuncha_review_dead_letters", "Clue messages intake could not apply")
                 d.add_metric([], deadletter.count(s))
                 yield d
+            f = CounterMetricFamily("xuncha_review_login_failures", "Logins refused: wrong user name or password")
+            f.add_metric([], st.throttle.failed)
+            yield f
+            t = CounterMetricFamily(
+                "xuncha_review_login_throttled", "Logins refused unchecked: too many recent failures (account/address)"
+            )
+            t.add_metric([], st.throttle.refused)
+            yield t
 
     registry = CollectorRegistry()
     registry.register(Collector())
@@ -261,7 +283,10 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
     app = FastAPI(title="xuncha 线索审核", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.review = ReviewState(cfg, taxonomy, sessions, EvidenceStore(cfg.evidence_root), clock)
+    throttle = LoginThrottle(cfg.login_failures_per_account, cfg.login_failures_per_address, cfg.login_window_s)
+    app.state.review = ReviewState(cfg, taxonomy, sessions, EvidenceStore(cfg.evidence_root), throttle, clock)
+    app.add_middleware(BodyLimit)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     tz = ZoneInfo(cfg.timezone)
@@ -271,8 +296,9 @@ def create_app(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
-    def page(request: Request, name: str, who: Principal | None, **ctx: Any) -> Response:
-        return templates.TemplateResponse(request, name, {"who": who, "csrf": who.csrf_token if who else "", **ctx})
+    def page(request: Request, name: str, who: Principal | None, status: int = 200, **ctx: Any) -> Response:
+        ctx = {"who": who, "csrf": who.csrf_token if who else "", **ctx}
+        return templates.TemplateResponse(request, name, ctx, status_code=status)
 
     # -- public -----------------------------------------------------------------------------------
     @app.get("/health")
@@ -302,12 +328,24 @@ def create_app(
         if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
             raise HTTPException(403, "登录请求来源不符")  # login CSRF: another site posting the form
         st = _state(request)
+        account = auth.normalize_username(username)[:USERNAME_CHARS]
+        address = request.client.host if request.client else ""
+        wait = throttle.wait_s(account, address)
+        if wait > 0:
+            throttle.refuse()
+            log.info("login throttled for %r from %s (%.0f s)", account, address, wait)
+            error = f"登录失败次数过多，请 {wait_text(wait)}后再试"
+            resp = page(request, "login.html", None, status=429, next=_safe_next(next), error=error)
+            resp.headers["Retry-After"] = str(int(wait) + 1)
+            return resp
         with st.sessions.begin() as s:
             user = auth.check_password(s, username, password)
             cookie = auth.start_session(s, user, cfg.session_hours) if user else None
         if cookie is None:
-            log.info("failed login for %r", username[:64])
+            throttle.fail(account, address)
+            log.info("failed login for %r from %s", account, address)
             return page(request, "login.html", None, next=_safe_next(next), error="用户名或密码错误")
+        throttle.succeed(account)
         resp = RedirectResponse(_safe_next(next), status_code=303)
         resp.set_cookie(
             COOKIE,
@@ -562,8 +600,8 @@ def create_app(
             raise HTTPException(422, "taken_at 需要带时区，例如 2024-05-01T10:00:00+08:00")
         data, image = b"", None
         if picture is not None:
-            data = picture.file.read(20 * 1024 * 1024 + 1)
-            if len(data) > 20 * 1024 * 1024:
+            data = picture.file.read(MAX_PICTURE + 1)
+            if len(data) > MAX_PICTURE:
                 raise HTTPException(413, "图片过大（上限 20 MB）")
             image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
             if image is None:
@@ -630,10 +668,11 @@ def create_app(
     def add_user(request: Request, who: Admin, body: NewUser) -> dict[str, Any]:
         try:
             with _state(request).sessions.begin() as s:
-                auth.create_user(s, body.username, body.password, body.role)
+                user = auth.create_user(s, body.username, body.password, body.role)
+                out = {"username": user.username, "role": user.role}
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
-        return {"username": body.username, "role": body.role}
+        return out
 
     add_camera_routes(app, require, page)
     add_health_routes(app, require, page)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -27,6 +29,10 @@ COOKIE = "xuncha_session"
 CSRF_HEADER = "X-CSRF-Token"
 # argon2-cffi's defaults (RFC 9106 low-memory profile); tests swap in cheaper parameters.
 HASHER = PasswordHasher()
+USERNAME_CHARS = 64  # the users.username column
+PASSWORD_CHARS = 1024
+_NAME_CHAR = r"a-z0-9\u3400-\u4dbf\u4e00-\u9fff"  # ASCII and the CJK ideographs
+USERNAME_PATTERN = re.compile(f"[{_NAME_CHAR}][{_NAME_CHAR}._@-]*")
 
 
 @cache
@@ -56,13 +62,52 @@ def hash_password(password: str) -> str:
     return HASHER.hash(password)
 
 
-def create_user(session: Session, username: str, password: str, role: str) -> User:
-    if role not in ROLES:
-        raise ValueError(f"角色必须是 {', '.join(ROLES)} 之一 (role must be one of them), got {role!r}")
-    if not username.strip() or len(username) > 64:
-        raise ValueError("用户名须为 1-64 个字符 (username must be 1-64 characters)")
+def normalize_username(name: str) -> str:
+    """The one spelling a user name is stored and looked up in: NFKC (full-width letters become
+    ASCII), trimmed, case-folded; so `ADMIN`, ` admin ` and `ａｄｍｉｎ` all name `admin`.
+
+    >>> normalize_username(" ＡＤＭＩＮ ")
+    'admin'
+    """
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+def check_username(name: str) -> str:
+    """The normalised user name, or ValueError if it may not be one. Only ASCII letters, digits,
+    `.`, `_`, `-`, `@` and Chinese characters: look-alikes from other scripts (Cyrillic а) are refused.
+
+    >>> check_username("Wang.Li")
+    'wang.li'
+    >>> check_username("аdmin")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: 用户名只能用...
+    """
+    norm = normalize_username(name)
+    if not 1 <= len(norm) <= USERNAME_CHARS:
+        raise ValueError(f"用户名须为 1-{USERNAME_CHARS} 个字符 (username must be 1-{USERNAME_CHARS} characters)")
+    if not USERNAME_PATTERN.fullmatch(norm):
+        raise ValueError(
+            "用户名只能用字母、数字、汉字和 . _ - @，并以字母、数字或汉字开头 "
+            f"(username: letters, digits, Chinese characters, . _ - @ only), got {name!r}"
+        )
+    return norm
+
+
+def check_password_rules(password: str) -> None:
+    if not password.strip():
+        raise ValueError("密码不能为空或全是空白 (password must not be blank)")
     if len(password) < 8:
         raise ValueError("密码至少 8 个字符 (password must have at least 8 characters)")
+    if len(password) > PASSWORD_CHARS:
+        raise ValueError(f"密码最多 {PASSWORD_CHARS} 个字符 (password must have at most {PASSWORD_CHARS} characters)")
+
+
+def create_user(session: Session, username: str, password: str, role: str) -> User:
+    """A new user; the name is stored normalised, and a name that normalises to an existing one is refused."""
+    if role not in ROLES:
+        raise ValueError(f"角色必须是 {', '.join(ROLES)} 之一 (role must be one of them), got {role!r}")
+    username = check_username(username)
+    check_password_rules(password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise ValueError(f"用户 {username!r} 已存在 (user exists already)")
     user = User(username=username, password_hash=hash_password(password), role=role)
@@ -84,6 +129,10 @@ def create_token(session: Session, name: str, role: str) -> str:
 
 
 def check_password(session: Session, username: str, password: str) -> User | None:
+    """The active user `username` (any spelling that normalises to it) if `password` is theirs."""
+    if len(password) > PASSWORD_CHARS:
+        return None  # no such password was ever accepted; do not spend a hash on it
+    username = normalize_username(username)
     user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
     try:
         # An unknown user costs a verification too: timing does not tell which usernames exist.

@@ -23,13 +23,12 @@ from sqlalchemy import select
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import cameras
 from xuncha.review.auth import Principal
+from xuncha.review.bodylimit import MAX_PICTURE
 from xuncha.review.cameras import CameraFields, RegistryError
 from xuncha.review.db import CameraRow, ReferencePicture
 from xuncha.zones.editor import ZoneSetInvalid, form_schema
 from xuncha.zones.model import ZoneSet
 from xuncha.zones.scenes import load_scenes
-
-MAX_PICTURE = 20 * 1024 * 1024
 
 
 class WorkerHello(BaseModel):

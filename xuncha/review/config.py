@@ -74,6 +74,13 @@ class ReviewConfig(BaseModel):
     )
     cookie_secure: bool = Field(True, description="Send the session cookie over HTTPS only (localhost is exempt)")
     session_hours: float = Field(12, gt=0, description="A login lasts this long")
+    login_failures_per_account: int = Field(
+        5, ge=1, description="Failed logins for one user name within login_window_s before its logins wait"
+    )
+    login_failures_per_address: int = Field(
+        30, ge=1, description="Failed logins from one client address within login_window_s before its logins wait"
+    )
+    login_window_s: float = Field(900, gt=0, description="Window (seconds) in which failed logins are counted")
     timezone: TimeZoneName = Field("Asia/Shanghai", description="Local time zone for days in stats")
     undo_window_s: float = Field(
         30, ge=0, description="An operator may undo a decision this long; cases are sent only after it"

@@ -141,13 +141,35 @@ def load_reviewed(session: Session, since: datetime | None = None) -> list[Revie
     ]
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (tab and CR: some also strip them first).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """A cell that a spreadsheet shows as the text it is: text that could start a formula gets a leading
+    apostrophe (OWASP's advice against CSV injection); numbers pass unchanged.
+
+    >>> print(safe_cell('=HYPERLINK("http://x","ok")'))
+    '=HYPERLINK("http://x","ok")
+    >>> safe_cell("-3号"), safe_cell(-3), safe_cell("路口")
+    ("'-3号", -3, '路口')
+    """
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def _export_rows(stats: list[StatRow], by: str) -> list[list[object]]:
+    """The header and one row per key, every text cell made safe: what both exports write."""
+    rows: list[list[object]] = [[DIMENSIONS[by], "名称", "审核数", "立案数", "驳回数", "立案率"]]
+    rows += [[s.key, s.label, s.reviewed, s.accepted, s.rejected, s.rate] for s in stats]
+    return [[safe_cell(v) for v in row] for row in rows]
+
+
 def to_csv(stats: list[StatRow], by: str) -> str:
     """CSV with a BOM so that Excel opens the Chinese headers correctly."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([DIMENSIONS[by], "名称", "审核数", "立案数", "驳回数", "立案率"])
-    for s in stats:
-        w.writerow([s.key, s.label, s.reviewed, s.accepted, s.rejected, f"{s.rate:.4f}"])
+    for i, row in enumerate(_export_rows(stats, by)):
+        w.writerow(row if i == 0 else [*row[:5], f"{row[5]:.4f}"])
     return "\ufeff" + buf.getvalue()
 
 
@@ -158,10 +180,10 @@ def to_xlsx(stats: list[StatRow], by: str) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = f"立案率-{DIMENSIONS[by]}"
-    ws.append([DIMENSIONS[by], "名称", "审核数", "立案数", "驳回数", "立案率"])
-    for s in stats:
-        ws.append([s.key, s.label, s.reviewed, s.accepted, s.rejected, s.rate])
-        ws.cell(ws.max_row, 6).number_format = "0.0%"
+    for i, row in enumerate(_export_rows(stats, by)):
+        ws.append(row)
+        if i:
+            ws.cell(ws.max_row, 6).number_format = "0.0%"
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
