@@ -16,6 +16,7 @@ from xuncha.clues.contracts import GeoPoint
 from xuncha.config import ConfigError, TimeZoneName, read_yaml, validate
 from xuncha.confirm import ConfirmParams
 from xuncha.detector.stationary import StationaryParams
+from xuncha.recheck.core import RecheckParams
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 from xuncha.text.ocr import ocr_available
 from xuncha.text.stage import TextParams
@@ -85,6 +86,20 @@ class DetectorSettings(BaseModel):
     stationary: bool = Field(True, description="Run the stationary-object model (label static_object)")
 
 
+class RecheckSettings(BaseModel):
+    """Automatic rectification check (自动核查) of handled cases."""
+
+    model_config = ConfigDict(extra="forbid")
+    samples: int = Field(3, ge=1, description="Samples the verdict is made from")
+    span_s: float = Field(600, ge=0, description="Seconds the samples are spread over")
+    within_h: float = Field(24, gt=0, description="Hours after the handled report before giving up (无法核查)")
+    min_present: int | None = Field(None, ge=1, description="Samples with the object for 未整改; empty = majority")
+    exchange: str = Field("xuncha.cases", description="The review service's dispatch.exchange")
+
+    def params(self) -> RecheckParams:
+        return RecheckParams(self.samples, self.span_s, self.within_h, self.min_present)
+
+
 class WorkerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data_dir: Path = Field(Path("var"), description="Where the embedded broker, evidence and spool live")
@@ -113,6 +128,7 @@ class WorkerConfig(BaseModel):
     text: dict[str, float] = Field(
         default_factory=dict, description="TextParams overrides (OCR schedule of zones with a text rule)"
     )
+    recheck: RecheckSettings = Field(default_factory=RecheckSettings)
     cameras_from_service: bool = Field(
         False,
         description="Fetch the cameras and their zones from the review service (review_url, worker token) instead "
@@ -181,8 +197,9 @@ def resolve_config(cfg: WorkerConfig, base: Path, source: str) -> tuple[WorkerCo
         cfg.confirm_params(1.0)
         cfg.stationary_params()
         cfg.text_params()
+        cfg.recheck.params()
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{source}: confirm/stationary/text: {e}") from None
+        raise ConfigError(f"{source}: confirm/stationary/text/recheck: {e}") from None
     taxonomy = load_taxonomy(cfg.taxonomy)
     for cam in cfg.cameras:
         try:

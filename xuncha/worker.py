@@ -49,6 +49,7 @@ from xuncha.detector.stationary import StationaryObjectModel
 from xuncha.health_report import HealthReporter
 from xuncha.leases import LeaseStore
 from xuncha.metrics import StatusServer, WorkerMetrics
+from xuncha.recheck.desk import RecheckDesk
 from xuncha.redact import mask_url
 from xuncha.service_cameras import ServiceCameras
 from xuncha.settings import CameraConfig, FixtureSetting, WorkerConfig, load_worker_config
@@ -195,6 +196,15 @@ class Worker:
         self._unsaved_open: dict[str, tuple[Violation, int | None]] = {}  # clue id -> (state, next seq | closed)
         self._last_beat = time.monotonic()
         self._next_fixtures = time.monotonic() + FIXTURES_EVERY_S
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.rechecks = RecheckDesk(
+            cfg.leases_url or f"sqlite:///{data_dir.resolve() / 'rechecks.sqlite'}",
+            self.broker_url,
+            self.worker_id,
+            self.evidence,
+            cfg.recheck.params(),
+            exchange=cfg.recheck.exchange,
+        )
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -265,12 +275,14 @@ class Worker:
         if not once and self.cfg.review_url and token:
             reporter = HealthReporter(self.cfg.review_url, token, self.health, self._accept_view)
             threading.Thread(target=reporter.run, args=(drained,), name="health-report", daemon=True).start()
+        self.rechecks.start()
         try:
             with CluePublisher(self.broker_url) as publisher:
                 self._run(once, stop, summary, publisher, on_event, reload)
         finally:
             drained.set()
             drainer.join()
+            self.rechecks.close()
         return summary
 
     def _drain_spool(self, stop: threading.Event) -> None:
@@ -327,6 +339,7 @@ class Worker:
                 continue
             source = self._file_source(cfg, run_start)
             cams[cfg.id] = (self._camera(cfg), source, source.frames())
+        self.rechecks.take_now(cams.keys())
         pending: dict[str, Frame] = {}
         last_progress = time.monotonic()
         while cams and not stop.is_set():
@@ -422,6 +435,7 @@ class Worker:
                 log.error("lease heartbeat failed: %s", mask_url(str(e).splitlines()[0]))
                 cut_off = time.monotonic() - self._last_beat > self.cfg.lease_ttl_s
                 owned = frozenset() if cut_off else frozenset(running)
+        self.rechecks.sync(owned, time.time())
         carried: dict[str, list[tuple[Violation, int]]] = {}  # open clues of cameras restarted for a new config
         for cid in list(running):
             cam, feed, _ = running[cid]
@@ -538,9 +552,13 @@ class Worker:
             cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, frame.size))
         if cam.text is not None:
             dets = dets + cam.text.update(frame.image)
-        candidates = cam.matcher.match(dets, datetime.fromtimestamp(frame.ts, self.tz))
+        when = datetime.fromtimestamp(frame.ts, self.tz)
+        candidates = cam.matcher.match(dets, when)
         for t in cam.confirmer.step(frame.ts, candidates, ref=frame):
             self._publish_transition(cam, t, emit)
+        if cam.cfg.id in self.rechecks.cameras():
+            polygon = lambda zone_id: zone_polygon_px(cam.cfg.zones.get(zone_id), frame.size)  # noqa: E731
+            self.rechecks.observe(frame, when, candidates, cam.matcher, cam.confirmer.params.same_place, polygon)
 
     def _read_text(self, image: np.ndarray) -> list[OcrLine]:
         if self._ocr is None:

@@ -19,6 +19,7 @@ from xuncha.review import auth, deadletter
 from xuncha.review.cases import CaseRelay, case_topology
 from xuncha.review.config import ReviewConfig, load_review_config
 from xuncha.review.db import ROLES, TOKEN_ROLES, open_database
+from xuncha.review.handling import run_results_intake
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import Taxonomy
 
@@ -29,7 +30,7 @@ STOP_TIMEOUT_S = 5.0
 def start_background(
     cfg: ReviewConfig, taxonomy: Taxonomy, sessions: sessionmaker, stop: threading.Event
 ) -> list[threading.Thread]:
-    """Start the intake consumer and the case relay; both run until `stop` is set."""
+    """Start the intake consumer, the case relay and the re-check results consumer; they run until `stop`."""
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     relay = CaseRelay(sessions, cfg.kombu_url, topology=case_topology(cfg.dispatch))
     intake = {"taxonomy": taxonomy, "evidence_store": EvidenceStore(cfg.evidence_root)}
@@ -38,6 +39,13 @@ def start_background(
             target=run_intake, args=(sessions, cfg.kombu_url, stop), kwargs=intake, name="intake", daemon=True
         ),
         threading.Thread(target=relay.run, args=(stop,), name="case-relay", daemon=True),
+        threading.Thread(
+            target=run_results_intake,
+            args=(sessions, cfg.kombu_url, stop),
+            kwargs={"exchange": cfg.dispatch.exchange},
+            name="recheck-results",
+            daemon=True,
+        ),
     ]
     for t in threads:
         t.start()

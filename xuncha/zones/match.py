@@ -86,6 +86,16 @@ class ZoneMatcher:
         self._masks = [pixel_polygon(tuple(m.polygon), self.frame_size) for m in zone_set.masks]
         self._exclusive = frozenset(z.id for z, _, _ in self._zones if z.claims)
 
+    def active(self, zone_id: str, category: str, when: datetime) -> bool:
+        """Does a rule of enabled zone `zone_id` report `category` at `when` (its active hours)?"""
+        t = when.time()
+        return any(
+            cr.rule.category == category and in_hours(cr.windows, t)
+            for zone, _, rules in self._zones
+            if zone.id == zone_id
+            for cr in rules
+        )
+
     def match(self, detections: Sequence[Detection], when: datetime) -> list[Candidate]:
         """Candidates for every enabled zone and every rule active at `when`.
 
