@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from review_support import Clock, add_users, database, login, review_config
 
@@ -162,3 +163,43 @@ def test_worker_fetch_assignment_labels_and_reference_pictures(env) -> None:
     assert _worker(client, tokens["worker"])["reference_wanted"] == []
     clock.advance(24 * 3600)  # one a day
     assert _worker(client, tokens["worker"])["reference_wanted"] == ["jnx-01"]
+
+
+def test_import_export_csv_and_yaml_and_copy_zone_set(env) -> None:
+    client, tokens, _ = env
+    rows = "id,name,source,sample_interval_s,region_code,region_name,enabled\n" + "".join(
+        f"c{i:03d},路口{i},rtsp://u:pw{i}@10.0.0.{i}/ch1,5,44010500{i % 2},街道{i % 2},{'true' if i % 3 else 'false'}\n"
+        for i in range(1, 101)
+    )
+    r = client.post("/api/cameras/import", files={"file": ("cams.csv", rows.encode())})
+    assert r.json() == {"created": 100, "updated": 0, "zone_sets": 0}, r.text
+    assert len(client.get("/api/cameras?region=440105001&state=enabled").json()["items"]) == 33
+    exported = client.get("/api/cameras/export.csv").text
+    assert exported.startswith("id,name,source,") and "rtsp://u:***@10.0.0.7/ch1" in exported and "pw7" not in exported
+    # The exported file imported again updates the same cameras and keeps their passwords.
+    r = client.post("/api/cameras/import", files={"file": ("cams.csv", exported.encode())})
+    assert r.json()["updated"] == 100
+    sources = {c["id"]: c["source"] for c in _worker(client, tokens["worker"])["cameras"]}
+    assert sources["c007"] == "rtsp://u:pw7@10.0.0.7/ch1"
+
+    # A bad file saves nothing and names every bad row.
+    bad = "id,source,sample_interval_s\nok-1,rtsp://x/1,2\nbad id,rtsp://x/2,2\nok-2,rtsp://x/3,-1\n"
+    r = client.post("/api/cameras/import", files={"file": ("more.csv", bad.encode())})
+    assert r.status_code == 422
+    problems = r.json()["problems"]
+    assert any("点位 bad id" in p and "「点位编号」" in p for p in problems)
+    assert any("点位 ok-2" in p and "「抽帧间隔（秒）」：必须大于 0.0" in p for p in problems)
+    assert client.get("/api/cameras/ok-1").status_code == 404
+
+    # YAML in the worker's format, zones included; exported YAML is a worker camera list.
+    doc = {"cameras": [{**{k: CAMERA[k] for k in ("id", "name", "source")}, "zones": [ZONE]}]}
+    r = client.post("/api/cameras/import", files={"file": ("cams.yaml", yaml.safe_dump(doc, allow_unicode=True))})
+    assert r.json() == {"created": 1, "updated": 0, "zone_sets": 1}, r.text
+    out = yaml.safe_load(client.get("/api/cameras/export.yaml").text)
+    jnx = next(c for c in out["cameras"] if c["id"] == "jnx-01")
+    assert CameraConfig.model_validate(jnx).zones.zones[0].id == "box" and "S3cret-pw" not in str(jnx)
+
+    r = client.post("/api/cameras/jnx-01/zones/copy", json={"to": ["c001", "c002"]})
+    assert r.json() == {"versions": {"c001": 1, "c002": 1}}
+    assert client.get("/api/cameras/c002/zones").json()["versions"][0]["note"] == "复制自 jnx-01 版本 1"
+    assert client.post("/api/cameras/c003/zones/copy", json={"to": ["c001"]}).status_code == 422

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_file
-from review_support import CHROMIUM, CHROMIUM_ARGS, LiveServer, add_users, database, review_config
+from review_support import CHROMIUM, CHROMIUM_ARGS, LiveServer, add_users, database, review_config, seed
 from test_service_cameras import cameras_up, start_worker, stop
 from test_worker_live import free_port, get, wait_for
 
 from xuncha.review.app import create_app
+from xuncha.review.cameras import CameraFields, save_camera
+from xuncha.review.db import utcnow
 from xuncha.taxonomy import load_taxonomy
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "editor"
@@ -126,9 +128,7 @@ def test_admin_registers_camera_draws_zone_and_worker_applies_it(site, page, tmp
         assert zone["polygon"][0] == pytest.approx([0.1, 0.5], abs=0.01)
         assert zone["polygon"][2] == pytest.approx([0.9, 0.95], abs=0.01)
         assert act.count <= 12
-        print(
-            f"\nEDITOR PATH: {act.count} actions, saved after {saved:.1f} s, worker applied it after {applied:.1f} s"
-        )
+        print(f"\nEDITOR PATH: {act.count} actions, saved after {saved:.1f} s, worker applied it after {applied:.1f} s")
 
         # Move a point with the mouse, undo it, and the version list shows what changed.
         box = page.locator("#canvas").bounding_box()
@@ -179,3 +179,30 @@ def test_operator_refused_on_admin_pages(site, page) -> None:
         assert page.goto(url + path).status == 403, path
     page.goto(url + "/")
     assert "点位" not in page.text_content("header nav")
+
+
+def test_exclude_this_spot_from_the_review_page(tmp_path: Path, page) -> None:
+    with database("sqlite", tmp_path) as (_url, sessions):
+        add_users(sessions)
+        cfg = review_config(tmp_path)
+        seed(sessions, cfg.evidence_root, 2)
+        with sessions.begin() as s:
+            save_camera(s, CameraFields(id="cam-1", source="rtsp://10.0.0.1/1"), "admin", utcnow(), create=True)
+        with LiveServer(create_app(cfg, load_taxonomy(), sessions)) as server:
+            login(page, server.url, "admin", "/")
+            page.wait_for_selector("#list li")
+            assert page.text_content("#f-id") == "clue-001"  # camera cam-1
+            page.goto(server.url + page.get_attribute("#link-mask", "href"))
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.text_content("#items li.on") == "屏蔽区 排除：配电箱旁（4 点）"
+            page.keyboard.press("Control+s")
+            page.wait_for_function("document.getElementById('status').textContent.startsWith('已保存为版本 1')")
+            page.goto(server.url + "/")
+            page.wait_for_selector("#list li")
+            page.goto(server.url + page.get_attribute("#link-zone", "href"))
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.input_value("#item-form select[name=category]") == "0102"  # the clue's category
+            assert page.input_value("#item-form input[name=labels]") == "suitcase"
+            page.keyboard.press("Control+s")
+            page.wait_for_function("document.getElementById('status').textContent.startsWith('已保存为版本 2')")
+            page.screenshot(path=str(ARTIFACTS / "05-from-clue.png"))

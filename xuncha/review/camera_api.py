@@ -39,6 +39,10 @@ class RevertBody(BaseModel):
     version: int = Field(ge=1)
 
 
+class CopyBody(BaseModel):
+    to: list[str] = Field(min_length=1, description="Camera ids that get the zone set (same view)")
+
+
 def _refused(e: RegistryError | ZoneSetInvalid) -> JSONResponse:
     status = e.status if isinstance(e, RegistryError) else 422
     return JSONResponse({"detail": str(e), "problems": e.problems}, status_code=status)
@@ -92,6 +96,40 @@ def add_camera_routes(
                 ),
                 "workers": sorted({r.worker for r in everything if r.worker}),
             }
+
+    @app.get("/api/cameras/export.{fmt}")
+    def export_cameras(
+        request: Request,
+        who: Admin,
+        fmt: str,
+        region: str | None = None,
+        state: str | None = None,
+        worker: str | None = None,
+    ) -> Response:
+        if fmt not in ("csv", "yaml"):
+            raise HTTPException(404, "只支持 csv 或 yaml")
+        with st(request).sessions() as s:
+            rows = cameras.list_cameras(s, region=region, state=state, worker=worker)
+            body = cameras.export_cameras(s, fmt, rows)
+        media = "text/csv; charset=utf-8" if fmt == "csv" else "application/yaml; charset=utf-8"
+        return Response(
+            body, media_type=media, headers={"Content-Disposition": f'attachment; filename="cameras.{fmt}"'}
+        )
+
+    @app.post("/api/cameras/import")
+    def import_cameras(request: Request, who: Admin, file: Annotated[UploadFile, File()]) -> Response:
+        """Cameras from a CSV or YAML file: all created or updated, or none (every problem listed)."""
+        data = file.file.read(MAX_PICTURE + 1)
+        if len(data) > MAX_PICTURE:
+            raise HTTPException(413, "文件过大（上限 20 MB）")
+        try:
+            with st(request).sessions.begin() as s:
+                out = cameras.import_cameras(
+                    s, file.filename or "cameras", data, who.name, st(request).clock(), st(request).taxonomy
+                )
+        except RegistryError as e:
+            return _refused(e)
+        return JSONResponse(out)
 
     @app.post("/api/cameras", status_code=201)
     def create_camera(request: Request, who: Admin, body: CameraFields) -> Response:
@@ -167,6 +205,17 @@ def add_camera_routes(
                 return JSONResponse({"version": row.version, "zone_set": row.data})
         except (RegistryError, ZoneSetInvalid) as e:
             return _refused(e)
+
+    @app.post("/api/cameras/{camera_id}/zones/copy")
+    def copy_zones(request: Request, who: Admin, camera_id: str, body: CopyBody, preset: str = "") -> Response:
+        try:
+            with st(request).sessions.begin() as s:
+                out = cameras.copy_zone_set(
+                    s, camera_id, preset, body.to, who.name, st(request).clock(), st(request).taxonomy
+                )
+        except (RegistryError, ZoneSetInvalid) as e:
+            return _refused(e)
+        return JSONResponse({"versions": out})
 
     # -- reference pictures -----------------------------------------------------------------------
     @app.post("/api/cameras/{camera_id}/reference/request")

@@ -7,9 +7,12 @@ preset); every save is a new version, never an update.
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +21,7 @@ from xuncha.redact import mask_url
 from xuncha.review.db import CameraRow, ReferencePicture, WorkerSeen, ZoneSetVersion
 from xuncha.settings import CameraConfig
 from xuncha.taxonomy import Taxonomy
-from xuncha.zones.editor import diff_zone_sets, field_zh, message_zh, validate_zone_set
+from xuncha.zones.editor import ZoneSetInvalid, diff_zone_sets, field_zh, message_zh, validate_zone_set
 from xuncha.zones.model import ZoneSet
 
 REFERENCE_MAX_AGE = timedelta(days=1)  # workers send a fresh reference picture at least this often
@@ -277,3 +280,128 @@ def known_labels(s: Session) -> list[str]:
     for row in s.scalars(select(WorkerSeen)):
         labels.update(row.labels)
     return sorted(labels)
+
+
+# -- bulk: import, export, copy -------------------------------------------------------------------
+
+CSV_COLUMNS = list(CameraFields.model_fields)
+
+
+def _flat(item: dict[str, Any]) -> dict[str, Any]:
+    """A worker-config camera (nested location/region) as CameraFields input; flat rows pass through."""
+    out = {k: v for k, v in item.items() if k not in ("location", "region", "zones", "fixtures", "start_time")}
+    if isinstance(item.get("location"), dict):
+        out["lon"], out["lat"] = item["location"].get("lon"), item["location"].get("lat")
+    if isinstance(item.get("region"), dict):
+        out["region_code"], out["region_name"] = item["region"].get("code"), item["region"].get("name")
+    return out
+
+
+def parse_import(filename: str, data: bytes) -> list[tuple[CameraFields, dict[str, Any] | None]]:
+    """Cameras (and their zone sets, YAML only) from an uploaded CSV or YAML file; every bad row is named."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RegistryError(f"{filename}：不是 UTF-8 文本") from None
+    if filename.lower().endswith(".csv"):
+        rows = [
+            (f"第 {i} 行", {k: v for k, v in row.items() if k and v not in (None, "")}, None)
+            for i, row in enumerate(csv.DictReader(io.StringIO(text)), start=2)
+        ]
+        for _, row, _ in rows:
+            if "enabled" in row:
+                row["enabled"] = str(row["enabled"]).strip().lower() in ("1", "true", "yes", "是", "启用")
+    elif filename.lower().endswith((".yaml", ".yml")):
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise RegistryError(f"{filename}：YAML 格式错误：{e}") from None
+        items = doc.get("cameras") if isinstance(doc, dict) else doc
+        if not isinstance(items, list):
+            raise RegistryError(f"{filename}：应为 cameras: 列表")
+        rows = [
+            (f"cameras[{i}]", _flat(item), item.get("zones")) if isinstance(item, dict) else (f"cameras[{i}]", {}, None)
+            for i, item in enumerate(items)
+        ]
+    else:
+        raise RegistryError(f"{filename}：只支持 .csv、.yaml 或 .yml 文件")
+    out, problems = [], []
+    for where, row, zones in rows:
+        try:
+            fields = CameraFields.model_validate(row)
+        except ValidationError as e:
+            problems += [
+                f"{filename} {where} 的「{'.'.join(map(str, err['loc']))}」：{message_zh(err)}" for err in e.errors()
+            ]
+            continue
+        out.append((fields, zones))
+    if not out and not problems:
+        problems.append(f"{filename}：没有点位")
+    if problems:
+        raise RegistryError("；".join(problems), problems=problems)
+    return out
+
+
+def import_cameras(
+    s: Session, filename: str, data: bytes, user: str, now: datetime, taxonomy: Taxonomy
+) -> dict[str, int]:
+    """Create or update every camera of the file, or none: all problems are reported together."""
+    created = updated = zone_sets = 0
+    problems: list[str] = []
+    for fields, zones in parse_import(filename, data):
+        try:
+            exists = s.get(CameraRow, fields.id) is not None
+            save_camera(s, fields, user, now, create=not exists)
+            if zones is not None:
+                body = {"zones": zones} if isinstance(zones, list) else zones
+                save_zone_set(s, fields.id, fields.preset or "", body, user, now, taxonomy, note=f"导入 {filename}")
+                zone_sets += 1
+        except (RegistryError, ZoneSetInvalid) as e:
+            problems += [f"点位 {fields.id}：{p}" if not p.startswith("点位") else p for p in e.problems]
+            continue
+        updated += exists
+        created += not exists
+    if problems:
+        raise RegistryError("；".join(problems), problems=problems)
+    return {"created": created, "updated": updated, "zone_sets": zone_sets}
+
+
+def export_cameras(s: Session, fmt: str, rows: list[CameraRow]) -> str:
+    """CSV (the registry's columns) or YAML (worker-config `cameras:` with each camera's current zones).
+
+    Source URLs are exported masked; importing the file into this service again keeps the passwords.
+    """
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in camera_json(row).items() if k in CSV_COLUMNS})
+        return buf.getvalue()
+    cams = []
+    for row in rows:
+        latest = latest_version(s, row.id, row.preset or "")
+        zones = ZoneSet.model_validate(latest.data) if latest else ZoneSet()
+        cam = camera_config(_fields(row).model_copy(update={"source": mask_url(row.source)}), zones)
+        item = cam.model_dump(mode="json", exclude_defaults=True)
+        if row.worker:
+            item["worker"] = row.worker
+        cams.append(item)
+    return yaml.safe_dump({"cameras": cams}, allow_unicode=True, sort_keys=False)
+
+
+def copy_zone_set(
+    s: Session, source: str, preset: str, targets: list[str], user: str, now: datetime, taxonomy: Taxonomy
+) -> dict[str, int]:
+    """Save the source camera's newest zone set as a new version of each target (for the target's preset)."""
+    latest = latest_version(s, source, preset)
+    if latest is None:
+        raise RegistryError(f"点位 {source} 还没有区域，无法复制")
+    out = {}
+    for target in targets:
+        row = get_camera(s, target)
+        saved = save_zone_set(
+            s, target, row.preset or "", latest.data, user, now, taxonomy, note=f"复制自 {source} 版本 {latest.version}"
+        )
+        out[target] = saved.version
+    return out

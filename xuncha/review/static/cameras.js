@@ -49,6 +49,7 @@ async function load() {
     body.append(tr);
   }
   document.getElementById("count").textContent = `共 ${data.items.length} 个点位`;
+  for (const fmt of ["csv", "yaml"]) document.getElementById("export-" + fmt).href = `/api/cameras/export.${fmt}?` + q;
 }
 
 function strip(c) {
@@ -100,4 +101,20 @@ form.addEventListener("submit", async e => {
   else load();
 });
 filters.addEventListener("change", load);
+document.getElementById("import").addEventListener("submit", async e => {
+  e.preventDefault();
+  const resp = await fetch("/api/cameras/import", {method: "POST", body: new FormData(e.target), headers: {"X-CSRF-Token": csrf}});
+  const data = await resp.json().catch(() => ({}));
+  const errors = document.getElementById("import-errors");
+  errors.replaceChildren();
+  if (resp.ok) {
+    document.getElementById("import-result").textContent = `新建 ${data.created} 个，更新 ${data.updated} 个，区域 ${data.zone_sets} 套`;
+    load();
+  } else {
+    document.getElementById("import-result").textContent = "未导入";
+    for (const p of data.problems || [typeof data.detail === "string" ? data.detail : "导入失败"]) {
+      const li = document.createElement("li"); li.textContent = p; errors.append(li);
+    }
+  }
+});
 load();

@@ -114,6 +114,11 @@ function render() {
   $("f-category").textContent = `${c.category.code} ${c.category.name}`;
   $("f-camera").textContent = c.camera.name + (c.camera.preset ? `（预置位 ${c.camera.preset}）` : "");
   $("f-zone").textContent = c.zone.name;
+  for (const [id, as] of [["link-zone", "zone"], ["link-mask", "mask"]]) {  // admins only: the zone editor
+    const a = $(id);
+    if (a) a.href = `/cameras/${encodeURIComponent(c.camera.id)}?preset=${encodeURIComponent(c.camera.preset || "")}` +
+      `&clue=${encodeURIComponent(c.id)}&as=${as}`;
+  }
   $("f-region").textContent = c.region ? c.region.name : "未知";
   $("f-location").textContent = c.location ? `${c.location.lon.toFixed(5)}, ${c.location.lat.toFixed(5)}` : "未知";
   $("f-dwell").textContent = fmtDwell(c.dwell_s);

@@ -377,6 +377,15 @@ $("btn-new-zone").onclick = () => startDrawing("zones");
 $("btn-new-mask").onclick = () => startDrawing("masks");
 $("btn-undo").onclick = undo;
 $("btn-save").onclick = () => save();
+$("btn-copy").onclick = async () => {
+  const to = $("copy-to").value.split(/[,，\s]+/).filter(Boolean);
+  if (!to.length) return;
+  const {ok, data} = await api("POST", camUrl("/zones/copy?" + q()), {to});
+  const errors = $("errors");
+  errors.replaceChildren();
+  if (ok) $("status").textContent = "已复制（已保存的最新版本）到 " + Object.entries(data.versions).map(([c, v]) => `${c} 版本 ${v}`).join("、");
+  else for (const p of data.problems || [String(data.detail)]) { const li = document.createElement("li"); li.textContent = p; errors.append(li); }
+};
 
 // -- server ---------------------------------------------------------------------------------------------
 async function save() {
