@@ -17,8 +17,10 @@ import uvicorn
 from argon2 import PasswordHasher
 from conftest import pg_schema_url
 from fastapi.testclient import TestClient
+from kombu import Connection
 from sqlalchemy.orm import sessionmaker
 
+from xuncha.clues.broker import Topology
 from xuncha.clues.contracts import (
     CameraRef,
     CategoryRef,
@@ -205,3 +207,15 @@ def seed(sessions: sessionmaker, evidence_root: Path, n: int) -> list[ClueEvent]
         write_evidence(evidence_root, ev)
         ingest(sessions, ev)
     return events
+
+
+def remaining(url: str, topo: Topology) -> list[bytes]:
+    """Bodies still in the queue (taken off it)."""
+    bodies: list[bytes] = []
+    with Connection(url, connect_timeout=5) as conn:
+        queue = topo.queue(conn.default_channel)
+        queue.declare()
+        while (msg := queue.get()) is not None:
+            bodies.append(msg.body if isinstance(msg.body, bytes) else msg.body.encode())  # py-amqp decodes
+            msg.ack()
+    return bodies

@@ -17,13 +17,17 @@ from review_support import (
     add_users,
     database,
     make_event,
+    remaining,
     review_config,
     seed,
     write_evidence,
 )
 from sqlalchemy import select
 
+from xuncha.clues.broker import BadMessage, Topology
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.clues.limits import MAX_MESSAGE_BYTES
+from xuncha.review import deadletter
 from xuncha.review.app import create_app
 from xuncha.review.db import Decision, FixtureRow
 from xuncha.review.intake import ingest
@@ -184,3 +188,37 @@ def test_text_clue_shows_words_and_numbers_and_phone_search_filters(site, page) 
     assert page.text_content("#f-text") == "专业开锁 13812345678"
     assert page.text_content("#f-phones") == "13812345678（2 个摄像头、2 条线索）"
     page.screenshot(path=str(ARTIFACTS / "text-clue.png"))
+
+
+def test_admin_sees_inspects_requeues_and_drops_dead_letters(tmp_path: Path, page) -> None:
+    with database("sqlite", tmp_path) as (_url, sessions):
+        add_users(sessions)
+        cfg = review_config(tmp_path)
+        script = b'{"x": "<img src=x onerror=\\"document.title=\'pwned\'\\">", "bad": \xff}'
+        big = b"A" * (MAX_MESSAGE_BYTES + 10)
+        for body, reason in ((big, "too large"), (script, "invalid clue event: not JSON")):
+            deadletter.record(sessions, BadMessage("xuncha.clues.review", reason, body, f"m-{len(body)}", "clue.x"))
+        with LiveServer(create_app(cfg, load_taxonomy(), sessions)) as server:
+            page.goto(server.url + "/login")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", "admin-pass-1")
+            page.press("input[name=password]", "Enter")
+            page.wait_for_url(server.url + "/")
+            page.click("text=死信")
+            page.wait_for_url(server.url + "/dead-letters")
+            assert page.text_content("#dl-total") == "2"
+            rows = page.locator("#dead-letters tbody tr")
+            assert rows.count() == 2 and "仅存开头" in rows.nth(1).text_content()
+            assert rows.nth(1).locator("button.requeue").count() == 0  # only a prefix kept: cannot requeue
+            rows.nth(0).locator("summary").click()
+            assert "\\xff" in rows.nth(0).locator("pre.body").text_content()  # shown escaped, never run
+            assert page.title() != "pwned"
+            page.screenshot(path=str(ARTIFACTS / "07-dead-letters.png"), full_page=True)
+            rows.nth(0).locator("button.requeue").click()
+            page.wait_for_function("document.getElementById('dl-total').textContent === '1'")
+            page.once("dialog", lambda d: d.accept())
+            rows.nth(0).locator("button.drop").click()
+            page.wait_for_function("document.getElementById('dl-total').textContent === '0'")
+        with sessions() as s:
+            assert deadletter.count(s) == 0
+        assert remaining(cfg.kombu_url, Topology()) == [script]  # back on the clue queue, byte for byte

@@ -23,16 +23,19 @@ import httpx
 import pytest
 import yaml
 from conftest import pg_schema_url
+from fastapi.testclient import TestClient
 from kombu import Connection, Producer
-from review_support import RABBIT_URL, RUN, database, make_event
+from review_support import RABBIT_URL, RUN, add_users, database, login, make_event, remaining, review_config
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from xuncha.clues.broker import BadMessage, Topology, consume, embedded_broker_url
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
 from xuncha.review import cli, deadletter
+from xuncha.review.app import create_app
 from xuncha.review.db import Clue, make_engine, open_database
 from xuncha.review.intake import run_intake
+from xuncha.taxonomy import load_taxonomy
 
 GARBAGE = (b"not json " + b"abcdefghijklmnopqrstuvwxyz" * 210_000)[: 5 * 1024 * 1024]  # 5 MB of letters
 
@@ -50,18 +53,6 @@ def publish_raw(url: str, topo: Topology, body: bytes, message_id: str = "garbag
             content_encoding="utf-8",
             message_id=message_id,
         )
-
-
-def remaining(url: str, topo: Topology) -> list[bytes]:
-    """Bodies still in the queue (taken off it)."""
-    bodies: list[bytes] = []
-    with Connection(url, connect_timeout=5) as conn:
-        queue = topo.queue(conn.default_channel)
-        queue.declare()
-        while (msg := queue.get()) is not None:
-            bodies.append(msg.body if isinstance(msg.body, bytes) else msg.body.encode())  # py-amqp decodes
-            msg.ack()
-    return bodies
 
 
 def wait_until(cond: Callable[[], object], timeout: float = 20, what: str = "condition") -> None:
@@ -328,3 +319,27 @@ def _clues_in(db_url: str) -> int:
         return _clues(sessionmaker(engine))
     finally:
         engine.dispose()
+
+
+def test_dead_letter_api_is_for_admins_and_explains_what_it_cannot_do(tmp_path: Path) -> None:
+    with database("sqlite", tmp_path) as (_u, sessions):
+        add_users(sessions)
+        cfg = review_config(tmp_path)
+        big = deadletter.record(sessions, BadMessage("q", "too large", GARBAGE, "g", None))
+        app = create_app(cfg, load_taxonomy(), sessions)
+        operator = TestClient(app, base_url="https://testserver")
+        login(operator, "op1")
+        assert operator.get("/api/dead-letters").status_code == 403
+        admin = TestClient(app, base_url="https://testserver")
+        csrf = {"X-CSRF-Token": login(admin, "admin")}
+        listed = admin.get("/api/dead-letters").json()
+        assert listed["total"] == 1 and listed["items"][0]["size"] == len(GARBAGE)
+        assert "body_preview" not in listed["items"][0]
+        one = admin.get(f"/api/dead-letters/{big}").json()
+        assert one["truncated"] and one["body_preview"] == GARBAGE[:4096].decode()
+        r = admin.post(f"/api/dead-letters/{big}/requeue", headers=csrf)
+        assert r.status_code == 409 and "无法重新入队" in r.json()["detail"]
+        assert admin.post(f"/api/dead-letters/{big}/requeue").status_code == 403  # CSRF
+        assert admin.delete(f"/api/dead-letters/{big}", headers=csrf).json() == {"dropped": big}
+        assert admin.delete(f"/api/dead-letters/{big}", headers=csrf).status_code == 404
+        assert admin.get("/health").json()["dead_letters"] == 0

@@ -37,6 +37,7 @@ from xuncha.review.camera_api import add_camera_routes
 from xuncha.review.cases import outbox_depth
 from xuncha.review.config import ReviewConfig
 from xuncha.review.db import PENDING, ROLES, Case, CaseReport, Clue, Decision, FixtureRow, Recheck, User, utcnow
+from xuncha.review.deadletter_api import add_dead_letter_routes
 from xuncha.review.health_api import add_health_routes
 from xuncha.review.throttle import LoginThrottle, wait_text
 from xuncha.taxonomy import Taxonomy
@@ -676,6 +677,7 @@ def create_app(
 
     add_camera_routes(app, require, page)
     add_health_routes(app, require, page)
+    add_dead_letter_routes(app, require, page)
 
     @app.get("/metrics")
     def metrics(
