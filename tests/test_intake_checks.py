@@ -59,6 +59,8 @@ def longest() -> dict[str, Any]:
         frame_size=[limits.MAX_INT, limits.MAX_INT],
         occurrences=limits.MAX_INT,
         reason="r" * limits.CLOSED_REASON_CHARS,
+        text="字" * limits.TEXT_CHARS,
+        phone_numbers=[f"{i:0{limits.PHONE_CHARS}d}" for i in range(limits.MAX_PHONES)],
         evidence={k: {"path": path, "taken_at": ev["first_seen"]} for k in ("scene", "crop", "start")},
     )
     return ev
@@ -90,6 +92,7 @@ def test_every_event_the_schema_accepts_the_database_stores(db) -> None:
         assert (clue.camera_name, clue.zone_name) == (data["camera"]["name"], data["zone"]["name"])
         assert (clue.occurrences, clue.last_seq, clue.frame_w) == (limits.MAX_INT,) * 3
         assert clue.category_code == LONG_CODE and clue.closed_reason == data["reason"]
+        assert clue.text == data["text"] and len(clue.phones) == limits.MAX_PHONES
 
 
 # Issue 11's four (the first four), then each other column at one past its limit.
@@ -111,6 +114,8 @@ TOO_BIG = [
     ("reason", "r" * (limits.CLOSED_REASON_CHARS + 1)),
     ("frame_size.0", limits.MAX_INT + 1),
     ("seq", limits.MAX_INT + 1),
+    ("text", "字" * (limits.TEXT_CHARS + 1)),
+    ("phone_numbers.0", "1" * (limits.PHONE_CHARS + 1)),
     ("camera.name", "nul\x00byte"),  # PostgreSQL text cannot hold NUL
     ("zone.name", "零\x00"),
 ]
