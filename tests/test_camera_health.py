@@ -10,11 +10,11 @@ from pathlib import Path
 
 import cv2
 import pytest
-from clips import frames, shifted, write_clip
 from conftest import shared_file
 from fastapi.testclient import TestClient
 from review_support import LiveServer, add_users, login, make_event, review_config
 
+from xuncha.bench.viewclips import frames, shifted, write_clip
 from xuncha.review.app import create_app
 from xuncha.review.db import CameraRow, open_database
 from xuncha.review.intake import ingest

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import cv2
 import pytest
-from clips import frames, lit, ramp, shifted, write_clip
 from conftest import shared_file
 from test_worker import camera, opened, rule, run
 
+from xuncha.bench.viewclips import frames, lit, ramp, shifted, write_clip
 from xuncha.metrics import WorkerMetrics
 from xuncha.settings import WorkerConfig, resolve_config
 from xuncha.viewcheck import ViewParams

@@ -4,10 +4,12 @@ A PTZ camera left on another preset, or a fixed camera knocked a few degrees, ma
 zone cover the wrong ground (DOMAIN complaint 4). Each checked sample is matched to the reference
 picture with ORB features and a RANSAC similarity transform (shift, scale, rotation) on a small
 grey copy. Features with CLAHE are robust to lighting ramps and people walking through; a real
-move shows as a consistent transform. Several mismatching checks in a row change the state to
-"changed": the camera's zones pause until an admin accepts the new view or applies the suggested
-shift of the polygons. A view that matches the reference again (the PTZ went back to its preset)
-resumes by itself.
+move shows as a consistent transform. Several checks in a row that find the view moved change the
+state to "changed": the camera's zones pause until an admin accepts the new view or redraws them;
+a small consistent move is offered as a suggested shift of the polygons. A view that matches the
+reference again (the PTZ went back to its preset) resumes by itself. A sample that matches nothing
+(a bus in front of the camera, another preset) is weaker evidence than a consistent move, so it
+takes `lost_after` such checks in a row.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class ViewParams:
     tolerance: float = 0.01  # shift as a fraction of the frame still counted as the same view
     max_scale_change: float = 0.02
     max_rotation_deg: float = 1.0
-    changed_after: int = 3  # mismatching checks in a row before the alarm
+    changed_after: int = 3  # checks in a row that agree on one move before the alarm
+    lost_after: int = 10  # checks in a row not matching at all (a bus in front, another preset) before the alarm
     every: int = 1  # check one sample in this many
     suggest_max_shift: float = 0.15  # larger moves are not offered as a polygon correction
 
@@ -149,7 +152,7 @@ class ViewCheck:
         self.params = params
         self.reference = Reference(reference, params)
         self._count = 0
-        self._misses: list[ViewMatch] = []  # the latest mismatching checks in a row
+        self._misses: list[ViewMatch] = []  # the mismatching checks in a row
         self._first_miss = 0.0
         self._hits = 0
         self.status = ViewStatus("ok", None, None, None)
@@ -183,18 +186,19 @@ class ViewCheck:
         self._hits = 0
         if not self._misses:
             self._first_miss = ts
-        self._misses = [*self._misses, m][-self.params.changed_after :]
-        if len(self._misses) >= self.params.changed_after:
+        self._misses.append(m)
+        # A consistent move is strong evidence; a view that matches nothing may be a passing truck.
+        recent = self._misses[-self.params.changed_after :]
+        moved = len(recent) == self.params.changed_after and all(x.verdict == "moved" for x in recent)
+        if moved or len(self._misses) >= self.params.lost_after:
             since = self.status.since if self.status.paused else self._first_miss
-            self.status = ViewStatus("changed", since, m, self._suggest(self._misses))
+            self.status = ViewStatus("changed", since, m, self._suggest(recent) if moved else None)
         else:
             self.status = ViewStatus(self.status.state, self.status.since, m, self.status.suggestion)
         return self.status
 
     def _suggest(self, misses: list[ViewMatch]) -> Affine | None:
         """The median transform when every recent miss is a small move that agrees with the others."""
-        if any(m.verdict != "moved" or m.transform is None for m in misses):
-            return None
         arr = np.array([m.transform for m in misses])
         med = np.median(arr, axis=0)
         if np.abs(arr[:, :, 2] - med[:, 2]).max() > self.params.tolerance:

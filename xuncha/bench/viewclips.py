@@ -1,4 +1,4 @@
-"""Clips derived from the shared footage for tests and benchmarks: shifted views, lighting ramps."""
+"""Views derived from the shared footage for the view-check tests and benchmark: shifted, re-lit, re-encoded."""
 
 from __future__ import annotations
 
