@@ -3,38 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from xuncha.config import ConfigError
-from xuncha.detector.onnx import ModelError
+from xuncha.detector.modelcard import ModelError
 from xuncha.redact import MaskingFormatter
 
 Register = Callable[[argparse._SubParsersAction], None]
 
 
-def _registrars() -> list[Register]:
-    # Imported here so `xuncha --help` stays fast and one broken room names itself.
-    from xuncha import demo, worker
-    from xuncha.bench import cli as bench_cli
-    from xuncha.detector import cli as detector_cli
-    from xuncha.review import cli as review_cli
+# Each command and the module (room) whose `register` adds it.
+ROOMS = {
+    "demo": "xuncha.demo",
+    "worker": "xuncha.worker",
+    "detect": "xuncha.detector.cli",
+    "models": "xuncha.detector.cli",
+    "review": "xuncha.review.cli",
+    "bench": "xuncha.bench.cli",
+}
 
-    return [demo.register, worker.register, detector_cli.register, review_cli.register, bench_cli.register]
+
+def _registrars(argv: Sequence[str] = ()) -> list[Register]:
+    """The rooms to register: only the named command's when argv names one (importing every room costs
+    seconds: `xuncha review create-user` need not load onnxruntime), else all (for --help and errors)."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    modules = [ROOMS[command]] if command in ROOMS else list(dict.fromkeys(ROOMS.values()))
+    return [importlib.import_module(m).register for m in modules]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xuncha", description="巡查 video-inspection auto-recognition")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in _registrars():
+    for register in _registrars(argv):
         register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

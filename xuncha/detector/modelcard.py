@@ -16,6 +16,10 @@ from xuncha.config import load_yaml
 Family = Literal["ultralytics", "yolox"]
 
 
+class ModelError(ValueError):
+    """A model file is missing, not ONNX, not understood, or contradicts its card; names the file."""
+
+
 class ModelCard(BaseModel):
     """What a model file is: provenance, licence, classes, input size and checksum."""
 

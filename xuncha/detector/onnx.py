@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from xuncha.detector.modelcard import Family, ModelCard
+from xuncha.detector.modelcard import Family, ModelCard, ModelError
 from xuncha.types import Detection
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,6 @@ MAX_NMS = 30000  # candidates handed to NMS, as Ultralytics
 MAX_DET = 300  # detections kept per image, as Ultralytics
 # Accelerators first; onnxruntime falls back node by node to the next provider in the list.
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
-
-
-class ModelError(ValueError):
-    """A model file is missing, not ONNX, not understood, or contradicts its card; names the file."""
 
 
 def file_checksum(path: str | Path) -> str:

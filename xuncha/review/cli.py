@@ -82,9 +82,21 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _line(text: str) -> str:
+    """A line without its ending (\n or \r\n): nothing else is stripped from a password."""
+    return text.removesuffix("\n").removesuffix("\r")
+
+
 def _read_password(from_stdin: bool) -> str:
+    """The new password: from standard input (a first line, and an optional second line that must repeat
+    it) or typed twice at the terminal."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        first, again = sys.stdin.readline(), sys.stdin.readline()
+        if not first:
+            raise ConfigError("--password-stdin: standard input is empty")
+        if again and _line(again) != _line(first):
+            raise ConfigError("--password-stdin: the second line (confirmation) differs from the first")
+        return _line(first)
     first = getpass.getpass("密码 / password: ")
     if getpass.getpass("再次输入 / again: ") != first:
         raise ConfigError("passwords differ")
@@ -93,17 +105,24 @@ def _read_password(from_stdin: bool) -> str:
 
 def _create_user(args: argparse.Namespace) -> int:
     cfg, _ = load_review_config(args.config)
-    password = _read_password(args.password_stdin)
+    try:  # refused before the database is opened
+        auth.check_username(args.username)
+        password = _read_password(args.password_stdin)
+        auth.check_password_rules(password)
+    except ValueError as e:
+        print(f"xuncha review create-user: {e}", file=sys.stderr)
+        return 1
     engine, sessions = open_database(cfg.db_url)
     try:
         with sessions.begin() as s:
-            auth.create_user(s, args.username, password, args.role)
+            user = auth.create_user(s, args.username, password, args.role)
+            name = user.username
     except ValueError as e:
         print(f"xuncha review create-user: {e}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
-    print(f"created {args.role} {args.username}")
+    print(f"created {args.role} {name}")
     return 0
 
 
@@ -162,7 +181,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     u = actions.add_parser("create-user", help="create a user (the first admin, operators)")
     u.add_argument("username")
     u.add_argument("--role", choices=ROLES, default="operator")
-    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input: one line, optionally a second that repeats it",
+    )
     u.set_defaults(func=_create_user)
     t = actions.add_parser("create-token", help="create an API token for the dispatch service or a worker")
     t.add_argument("name")

@@ -11,6 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -25,6 +26,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -346,10 +349,15 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent). A database already there is left alone
+    without running Alembic's environment, so normal runs print no migration lines."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
     with engine.begin() as conn:
+        if inspect(conn).has_table("alembic_version"):
+            if conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head:
+                return
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
