@@ -228,6 +228,48 @@ def test_passer_by_in_front_of_left_object_does_not_end_its_report(plain: bool) 
     assert all(len(dets) == 1 and iou(dets[0].box, box) > 0.8 for ts, dets in results if ts >= 18)
 
 
+@pytest.mark.parametrize("width", [320, 640])
+def test_blue_bag_on_grey_paving_of_the_same_brightness_is_found(width: int) -> None:
+    # The paving is a warm grey of ~120; the bag's grey level (0.11 B + 0.59 G + 0.30 R) is about the
+    # same: brightness alone cannot tell it apart, its colour can.
+    box = (300, 200, 352, 236)
+    x1, y1, x2, y2 = box
+    grey = float(cv2.cvtColor(BG[y1:y2, x1:x2].astype(np.uint8), cv2.COLOR_BGR2GRAY).mean())
+    blue = (200.0, grey + 10.0, grey - 52.0)  # BGR
+    assert abs(0.114 * blue[0] + 0.587 * blue[1] + 0.299 * blue[2] - grey) < 6
+    results = _run(lambda t: _paint(BG, box, blue) if t >= 5 else BG, 20, params=StationaryParams(width=width))
+    assert results[-1][1] and iou(results[-1][1][0].box, box) > 0.7
+
+
+@pytest.mark.parametrize("width", [320, 640])
+@pytest.mark.parametrize(
+    "box", [(0, 250, 50, 300), (600, 320, 640, 360), (150, 170, 400, 360)], ids=["left-edge", "corner", "near-camera"]
+)
+def test_objects_at_the_frame_edge_and_near_the_camera_are_found(width: int, box: BoxXYXY) -> None:
+    ibox = tuple(int(v) for v in box)
+    results = _run(
+        lambda t: _paint(BG, ibox, (45.0, 40.0, 35.0)) if t >= 5 else BG, 20, params=StationaryParams(width=width)
+    )
+    assert len(results[-1][1]) == 1 and iou(results[-1][1][0].box, box) > 0.8
+
+
+@pytest.mark.parametrize("width", [320, 640])
+def test_people_standing_in_front_for_a_while_keep_the_object_and_its_place(width: int) -> None:
+    box = (300, 200, 352, 236)
+
+    def render(t: float) -> np.ndarray:
+        scene = _paint(BG, box, (45.0, 40.0, 35.0)) if t >= 5 else BG
+        if 20 <= t < 32:  # two people chat in front of it for 12 s, swaying a little
+            scene = scene.copy()
+            x = 280 + int(4 * np.sin(t))
+            scene[120:250, x : x + 100] = CLOTHES[:130, :100]
+        return scene
+
+    results = _run(render, 45, params=StationaryParams(width=width))
+    seen = [(ts, dets) for ts, dets in results if ts >= 12 and not 20 <= ts < 33]
+    assert all(len(dets) == 1 and iou(dets[0].box, box) > 0.8 for ts, dets in seen), seen
+
+
 def _shifted(dx: int, dy: int) -> np.ndarray:
     return cv2.warpAffine(BG, np.float32([[1, 0, dx], [0, 1, dy]]), (W, H), borderMode=cv2.BORDER_REFLECT)
 

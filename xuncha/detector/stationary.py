@@ -1,6 +1,9 @@
 """Stationary-object model: finds things that appeared in the scene and stayed (no weights).
 
-Dual background on the sampled frames of one camera, on a downscaled grey image:
+Dual background on the sampled frames of one camera, on a downscaled image in three channels:
+log brightness and two log colour-opponent channels (red-green, blue-yellow), so a blue bag on
+grey paving of the same brightness stands out, while a shadow (darker, same hue) changes only
+the first. Pixel-sized constants are given for a 320 px working width and scale with it.
 
 - the long-term background L adapts slowly and is frozen wherever static evidence exists,
   so an object that stays is never absorbed and is reported for as long as it stays (hours
@@ -51,17 +54,20 @@ class StationaryParams:
     """Tuning of the stationary-object model; times are seconds of video time, not samples."""
 
     width: int = 320
-    """Working width in pixels: frames are downscaled to it (never upscaled)."""
+    """Working width in pixels: frames are downscaled to it (never upscaled). Pixel-sized
+    constants below (blur, shake tolerance, kernels, outline slope) are for 320 px and scale."""
     blur_sigma: float = 1.0
-    """Gaussian blur at working size, against sensor noise and compression artefacts."""
+    """Gaussian blur at 320 px, against sensor noise and compression artefacts."""
     long_tau_s: float = 120.0
     """Time constant of the long-term background where nothing static lies."""
     short_tau_s: float = 1.5
     """Time constant of the short-term background: how fast "stopped changing" is noticed."""
     diff_threshold: float = 15.0
     """Brightness change that counts as changed, in percent (100 x log ratio, gain compensated)."""
+    colour_threshold: float = 15.0
+    """Colour change that counts as changed: 100 x change of a log colour-opponent ratio."""
     jitter_px: int = 1
-    """Pixels at working size a frame may shift (camera shake) without counting as change."""
+    """Pixels at 320 px a frame may shift (camera shake) without counting as change."""
     min_static_s: float = 4.0
     """Seconds of static evidence a blob needs before it is reported."""
     evidence_cap_s: float = 10.0
@@ -75,8 +81,8 @@ class StationaryParams:
     global_change_frac: float = 0.5
     """Fraction of changed pixels that means the whole scene changed: re-initialise."""
     min_outline: float = 4.0
-    """RMS slope (percent per working pixel) of frame minus L across a blob's outline; below it
-    the change has no edge (light, not an object) and is absorbed."""
+    """RMS slope (percent per pixel at 320 px) of frame minus L across a blob's outline; below
+    it the change has no edge (light, not an object) and is absorbed."""
     ghost_edge_ratio: float = 0.8
     """Gradient energy along a blob's outline in the frame must reach this times L's; below it
     the outline is L's (a ghost: something in the background has left) and is absorbed."""
@@ -113,6 +119,7 @@ class StationaryObjectModel:
         self._was_static: np.ndarray | None = None
         self._source_hw: tuple[int, int] | None = None
         self._ts = 0.0
+        self._scale = _Scale.at(self.params, self.params.width)
 
     def update(self, image: np.ndarray, ts: float) -> list[Detection]:
         """Take one sampled BGR uint8 frame at `ts` seconds; return the static objects seen."""
@@ -136,17 +143,23 @@ class StationaryObjectModel:
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        grey = cv2.GaussianBlur(grey, (0, 0), self.params.blur_sigma)
-        # Log brightness in percent: a gain change becomes an offset, and a dark bag on dark
-        # paving differs as much as a grey one on white (contrast is relative).
-        return 100.0 * cv2.log(grey + _DARK_OFFSET)
+        if self._scale.width != image.shape[1]:
+            self._scale = _Scale.at(self.params, image.shape[1])
+        bgr = cv2.GaussianBlur(image.astype(np.float32), (0, 0), self._scale.blur_sigma)
+        # Log in percent: a gain change becomes an offset in brightness and cancels in the colour
+        # ratios, and a dark bag on dark paving differs as much as a grey one on white.
+        logs = cv2.log(bgr + _DARK_OFFSET)
+        b, g, r = cv2.split(logs)
+        grey = cv2.log(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) + _DARK_OFFSET)
+        # Colour-opponent channels, scaled so that colour_threshold reads in brightness's units.
+        k = self.params.diff_threshold / self.params.colour_threshold
+        return cv2.merge([100.0 * grey, 100.0 * k * (r - g), 100.0 * k * (b - 0.5 * (r + g))])
 
     def _start(self, grey: np.ndarray, source_hw: tuple[int, int], ts: float) -> None:
         self._long = grey.copy()
         self._short = grey.copy()
-        self._evidence = np.zeros_like(grey)
-        self._was_static = np.zeros(grey.shape, bool)
+        self._evidence = np.zeros(grey.shape[:2], np.float32)
+        self._was_static = np.zeros(grey.shape[:2], bool)
         self._source_hw = source_hw
         self._ts = ts
 
@@ -156,17 +169,17 @@ class StationaryObjectModel:
         assert long is not None and short is not None and evidence is not None and was_static is not None
         assert self._source_hw is not None
 
-        gain = _global_gain(grey, long, evidence == 0)
-        long += gain
-        short += gain
+        gain = _global_gain(grey[..., 0], long[..., 0], evidence == 0)
+        long[..., 0] += gain
+        short[..., 0] += gain
 
-        d_long = _shift_tolerant_diff(grey, long, p.jitter_px)
+        d_long = _shift_tolerant_diff(grey, long, self._scale.jitter_px)
         changed = d_long > p.diff_threshold
         if changed.mean() > p.global_change_frac:
             self._start(grey, self._source_hw, self._ts)
             return []
         # No shift tolerance against S: it would let a patterned passer-by match a blurred S.
-        settled = np.abs(grey - short) <= p.diff_threshold
+        settled = np.abs(grey - short).max(axis=2) <= p.diff_threshold
         static = changed & settled
         moving = ~settled
 
@@ -193,30 +206,35 @@ class StationaryObjectModel:
         if not (evidence >= p.min_static_s).any():
             return []
         # An object is judged by the outline of all its pixels with evidence, not only the ripe
-        # ones: while it ripens unevenly, the ripe part's edge runs through its plain interior.
-        support = _clean(evidence > 0)
+        # ones: while it ripens unevenly, the ripe part's edge runs through its plain interior. Only
+        # pixels that differ from L now, though: where people stood in front of an object and have
+        # left, L shows again and that stretch (clearing) must not join the object's blob and make
+        # the outline L's.
+        sc = self._scale
+        support = _clean((evidence > 0) & (d_long > p.diff_threshold), sc)
         # Reported: ripe pixels, except where L shows steadily again (the object has gone)
-        ripe_all = _clean((evidence >= p.min_static_s) & ~bare) & support
+        ripe_all = _clean((evidence >= p.min_static_s) & ~bare, sc) & support
         n, labels, stats, _ = cv2.connectedComponentsWithStats(support.astype(np.uint8), connectivity=8)
-        h, w = grey.shape
+        h, w = grey.shape[:2]
         min_area = p.min_area_frac * h * w
         sy, sx = source_hw[0] / h, source_hw[1] / w
         grads = (*_gradient(grey), *_gradient(long))
         found: list[tuple[_Box, float]] = []
         for i in range(1, n):
             x, y, bw, bh, _ = (int(v) for v in stats[i])
-            win = (slice(max(0, y - 2), y + bh + 2), slice(max(0, x - 2), x + bw + 2))
+            m = sc.margin
+            win = (slice(max(0, y - m), y + bh + m), slice(max(0, x - m), x + bw + m))
             blob = labels[win] == i
             ripe = blob & ripe_all[win]
             if ripe.sum() < min_area:
                 continue
             blob8 = blob.astype(np.uint8)
-            rim = cv2.dilate(blob8, _KERNEL3) > cv2.erode(blob8, _KERNEL3)
+            rim = cv2.dilate(blob8, sc.small) > cv2.erode(blob8, sc.small)
             visible = rim & ~moving[win]  # where a passer-by covers the outline it cannot be judged
             if visible.sum() >= 0.5 * rim.sum() and not self._has_own_outline(visible, win, grads):
                 # No sharp outline (a light change) or the outline is L's, not the frame's (a ghost
                 # of something that has left): L is what is stale here. Absorb.
-                inside = cv2.dilate(blob8, _KERNEL3).astype(bool)
+                inside = cv2.dilate(blob8, sc.small).astype(bool)
                 long[win][inside] = grey[win][inside]
                 evidence[win][inside] = 0.0
                 continue
@@ -235,18 +253,47 @@ class StationaryObjectModel:
 
     def _has_own_outline(self, rim: np.ndarray, win: tuple[slice, slice], grads: tuple[np.ndarray, ...]) -> bool:
         """Whether the frame shows a sharp edge along `rim` that L does not have."""
-        gxn, gyn, gxl, gyl = (g[win][rim] for g in grads)
-        energy_now = float(np.mean(gxn * gxn + gyn * gyn))
-        energy_long = float(np.mean(gxl * gxl + gyl * gyl))
+        gxn, gyn, gxl, gyl = (g[win][rim] for g in grads)  # (pixels, channels)
+        energy_now = float(np.mean(np.sum(gxn * gxn + gyn * gyn, axis=1)))
+        energy_long = float(np.mean(np.sum(gxl * gxl + gyl * gyl, axis=1)))
         # texture shared by frame and L cancels in the difference; what is left is the new edge
-        outline = math.sqrt(float(np.mean((gxn - gxl) ** 2 + (gyn - gyl) ** 2)))
-        return outline >= self.params.min_outline and energy_now >= self.params.ghost_edge_ratio * energy_long
+        outline = math.sqrt(float(np.mean(np.sum((gxn - gxl) ** 2 + (gyn - gyl) ** 2, axis=1))))
+        return outline >= self._scale.min_outline and energy_now >= self.params.ghost_edge_ratio * energy_long
 
 
 _DARK_OFFSET = 16.0  # grey levels added before the log so that sensor noise in the dark stays small
 _LOG_SATURATED = 100.0 * math.log(250.0 + _DARK_OFFSET)
-_KERNEL3 = np.ones((3, 3), np.uint8)
-_KERNEL5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+REFERENCE_WIDTH = 320  # the working width the pixel-sized constants are given for
+
+
+def _odd(v: float) -> int:
+    return max(3, 2 * round((v - 1) / 2) + 1)
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """The pixel-sized constants at one working width."""
+
+    width: int
+    blur_sigma: float
+    jitter_px: int
+    min_outline: float  # slope per pixel: smaller at a larger width (the same edge spans more pixels)
+    margin: int
+    small: np.ndarray  # speck / rim kernel (3x3 at 320 px)
+    join: np.ndarray  # fragment-joining kernel (5x5 ellipse at 320 px)
+
+    @classmethod
+    def at(cls, p: StationaryParams, width: int) -> _Scale:
+        f = width / REFERENCE_WIDTH
+        return cls(
+            width,
+            p.blur_sigma * f,
+            round(p.jitter_px * f),
+            p.min_outline / f,
+            max(2, round(2 * f)),
+            np.ones((_odd(3 * f), _odd(3 * f)), np.uint8),
+            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(5 * f), _odd(5 * f))),
+        )
 
 
 _Box = tuple[int, int, int, int]
@@ -280,10 +327,10 @@ def merge_touching(blobs: list[tuple[_Box, float]]) -> list[tuple[_Box, float]]:
     return merged
 
 
-def _clean(mask: np.ndarray) -> np.ndarray:
+def _clean(mask: np.ndarray, sc: _Scale) -> np.ndarray:
     """Drop specks, then join fragments of one object."""
-    m = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _KERNEL3)
-    return cv2.morphologyEx(m, cv2.MORPH_CLOSE, _KERNEL5).astype(bool)
+    m = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, sc.small)
+    return cv2.morphologyEx(m, cv2.MORPH_CLOSE, sc.join).astype(bool)
 
 
 def _global_gain(grey: np.ndarray, background: np.ndarray, usable: np.ndarray) -> float:
@@ -296,13 +343,14 @@ def _global_gain(grey: np.ndarray, background: np.ndarray, usable: np.ndarray) -
 
 
 def _shift_tolerant_diff(grey: np.ndarray, background: np.ndarray, radius: int) -> np.ndarray:
-    """How far each pixel lies outside the range of the background within `radius` pixels."""
+    """How far each pixel lies outside the range of the background within `radius` pixels (the
+    largest over the channels)."""
     if radius == 0:
-        return np.abs(grey - background)
+        return np.abs(grey - background).max(axis=2)
     k = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     above = grey - cv2.dilate(background, k)
     below = cv2.erode(background, k) - grey
-    return np.maximum(np.maximum(above, below), 0.0)
+    return np.maximum(np.maximum(above, below), 0.0).max(axis=2)
 
 
 def _gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
