@@ -199,6 +199,24 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
+@contextmanager
+def chromium_page(artifacts: Path, timeout_ms: int = 10_000) -> Iterator[object]:
+    """A page in headless Debian Chromium (Playwright), zh-CN in Shanghai time; screenshots go to `artifacts`."""
+    from playwright.sync_api import sync_playwright
+
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(
+                viewport={"width": 1400, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
+            )
+            page.set_default_timeout(timeout_ms)
+            yield page
+        finally:
+            browser.close()
+
+
 def seed(sessions: sessionmaker, evidence_root: Path, n: int) -> list[ClueEvent]:
     """n opened clues (mixed categories and cameras) with real evidence images."""
     cats = list(CATEGORIES)

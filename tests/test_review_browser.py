@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from review_support import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     LiveServer,
     add_users,
+    chromium_page,
     database,
     make_event,
     remaining,
@@ -52,15 +52,8 @@ def site(tmp_path: Path):
 
 @pytest.fixture
 def page():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            pg = browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
-            pg.set_default_timeout(10_000)
-            yield pg
-        finally:
-            browser.close()
+    with chromium_page(ARTIFACTS) as pg:
+        yield pg
 
 
 def _total(page) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_file
-from review_support import CHROMIUM, CHROMIUM_ARGS, LiveServer, add_users, database, review_config, seed
+from review_support import CHROMIUM, LiveServer, add_users, chromium_page, database, review_config, seed
 from test_service_cameras import cameras_up, start_worker, stop
 from test_worker_live import free_port, get, wait_for
 
@@ -41,15 +41,8 @@ def site(tmp_path: Path):
 
 @pytest.fixture
 def page():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            pg = browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
-            pg.set_default_timeout(15_000)
-            yield pg
-        finally:
-            browser.close()
+    with chromium_page(ARTIFACTS, timeout_ms=15_000) as pg:
+        yield pg
 
 
 def login(page, url: str, user: str, next_path: str) -> None:

@@ -15,8 +15,6 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import cv2
-import numpy as np
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -32,7 +30,7 @@ from xuncha.clues.dispatch import VERDICT_NAMES
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import auth, deadletter, decisions, handling, phones, stats
 from xuncha.review.auth import COOKIE, CSRF_HEADER, PASSWORD_CHARS, USERNAME_CHARS, Principal
-from xuncha.review.bodylimit import MAX_PICTURE, BodyLimit
+from xuncha.review.bodylimit import BodyLimit
 from xuncha.review.camera_api import add_camera_routes
 from xuncha.review.cases import outbox_depth
 from xuncha.review.config import ReviewConfig
@@ -40,6 +38,7 @@ from xuncha.review.db import PENDING, ROLES, Case, CaseReport, Clue, Decision, F
 from xuncha.review.deadletter_api import add_dead_letter_routes
 from xuncha.review.health_api import add_health_routes
 from xuncha.review.throttle import LoginThrottle, wait_text
+from xuncha.review.uploads import read_picture
 from xuncha.taxonomy import Taxonomy
 from xuncha.zones.editor import message_zh
 
@@ -601,12 +600,7 @@ def create_app(
             raise HTTPException(422, "taken_at 需要带时区，例如 2024-05-01T10:00:00+08:00")
         data, image = b"", None
         if picture is not None:
-            data = picture.file.read(MAX_PICTURE + 1)
-            if len(data) > MAX_PICTURE:
-                raise HTTPException(413, "图片过大（上限 20 MB）")
-            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-            if image is None:
-                raise HTTPException(422, "图片无法解码")
+            data, image = read_picture(picture)
         with st.sessions.begin() as s:
             case = s.get(Case, case_id)
             if case is None:

@@ -13,8 +13,6 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-import cv2
-import numpy as np
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -23,9 +21,9 @@ from sqlalchemy import select
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import cameras
 from xuncha.review.auth import Principal
-from xuncha.review.bodylimit import MAX_PICTURE
 from xuncha.review.cameras import CameraFields, RegistryError
 from xuncha.review.db import CameraRow, ReferencePicture
+from xuncha.review.uploads import read_picture
 from xuncha.zones.editor import ZoneSetInvalid, form_schema
 from xuncha.zones.model import ZoneSet
 from xuncha.zones.scenes import load_scenes
@@ -119,9 +117,7 @@ def add_camera_routes(
     @app.post("/api/cameras/import")
     def import_cameras(request: Request, who: Admin, file: Annotated[UploadFile, File()]) -> Response:
         """Cameras from a CSV or YAML file: all created or updated, or none (every problem listed)."""
-        data = file.file.read(MAX_PICTURE + 1)
-        if len(data) > MAX_PICTURE:
-            raise HTTPException(413, "文件过大（上限 20 MB）")
+        data = file.file.read()  # BodyLimit has capped the request
         try:
             with st(request).sessions.begin() as s:
                 out = cameras.import_cameras(
@@ -266,12 +262,7 @@ def add_camera_routes(
         preset: Annotated[str, Form()] = "",
     ) -> Response:
         """A worker's fresh picture of the camera's view (on request and once a day)."""
-        data = picture.file.read(MAX_PICTURE + 1)
-        if len(data) > MAX_PICTURE:
-            raise HTTPException(413, "图片过大（上限 20 MB）")
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-        if image is None:
-            raise HTTPException(422, "图片无法解码")
+        _, image = read_picture(picture)
         now: datetime = st(request).clock()
         tz = ZoneInfo(st(request).cfg.timezone)
         with st(request).sessions.begin() as s:
