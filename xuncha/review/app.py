@@ -28,13 +28,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.dispatch import VERDICT_NAMES
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.review import auth, deadletter, decisions, handling, phones, stats
+from xuncha.review import api_docs, auth, deadletter, decisions, handling, phones, stats
 from xuncha.review.auth import COOKIE, CSRF_HEADER, PASSWORD_CHARS, USERNAME_CHARS, Principal
 from xuncha.review.bodylimit import BodyLimit
 from xuncha.review.camera_api import add_camera_routes
 from xuncha.review.cases import outbox_depth
 from xuncha.review.config import ReviewConfig
-from xuncha.review.db import PENDING, ROLES, Case, CaseReport, Clue, Decision, FixtureRow, Recheck, User, utcnow
+from xuncha.review.db import (
+    PENDING,
+    ROLES,
+    TOKEN_ROLES,
+    Case,
+    CaseReport,
+    Clue,
+    Decision,
+    FixtureRow,
+    Recheck,
+    User,
+    utcnow,
+)
 from xuncha.review.deadletter_api import add_dead_letter_routes
 from xuncha.review.health_api import add_health_routes
 from xuncha.review.throttle import LoginThrottle, wait_text
@@ -106,6 +118,7 @@ def require(*roles: str) -> Callable[..., Principal]:
             raise HTTPException(403, "CSRF 校验失败，请刷新页面")
         return who
 
+    dependency.roles = roles  # type: ignore[attr-defined]  # read by api_docs to pick the routes it describes
     return dependency
 
 
@@ -678,6 +691,13 @@ def create_app(
         request: Request, who: Annotated[Principal, Depends(require("admin", "dispatch", "worker"))]
     ) -> Response:
         return Response(_metrics(_state(request)), media_type="text/plain; version=0.0.4")
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_doc(
+        request: Request, who: Annotated[Principal, Depends(require(*ROLES, *TOKEN_ROLES))]
+    ) -> dict[str, Any]:
+        """The OpenAPI description of the dispatch and worker endpoints (see api_docs)."""
+        return api_docs.openapi(request.app)
 
     return app
 
