@@ -23,6 +23,7 @@ ROOMS = {
     "models": "xuncha.detector.cli",
     "review": "xuncha.review.cli",
     "bench": "xuncha.bench.cli",
+    "train": "xuncha.train.cli",
 }
 
 

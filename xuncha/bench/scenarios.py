@@ -311,7 +311,7 @@ class BackgroundClip:
 
 
 @dataclass
-class _Sprite:
+class Sprite:
     """An object ready to paste: premultiplied layers at its place in the frame."""
 
     placement: Placement
@@ -345,7 +345,7 @@ def _height_px(bg: Background, y: float, frame_h: int) -> float:
     return (bg.far.height + f * (bg.near.height - bg.far.height)) * frame_h
 
 
-def _sprite(cut: Cutout, o: ObjectSpec, bg: Background, clip: BackgroundClip, placement: Placement) -> _Sprite:
+def make_sprite(cut: Cutout, o: ObjectSpec, bg: Background, clip: BackgroundClip, placement: Placement) -> Sprite:
     w_frame, h_frame = clip.size
     h = max(6, round(_height_px(bg, o.at[1], h_frame) * o.scale))
     w = max(6, round(h * cut.bgr.shape[1] / cut.bgr.shape[0]))
@@ -376,7 +376,7 @@ def _sprite(cut: Cutout, o: ObjectSpec, bg: Background, clip: BackgroundClip, pl
         oy, ox = sy1 - round(by - 0.55 * sh), sx1 - round(cx - sw / 2)
         shadow = ell[oy : oy + sy2 - sy1, ox : ox + sx2 - sx1, None]
         shadow_region = (slice(sy1, sy2), slice(sx1, sx2))
-    return _Sprite(
+    return Sprite(
         placement,
         (slice(y1, y1 + h), slice(x1, x1 + w)),
         bgr,
@@ -388,7 +388,7 @@ def _sprite(cut: Cutout, o: ObjectSpec, bg: Background, clip: BackgroundClip, pl
     )
 
 
-def _visible_box(alpha: np.ndarray, region: tuple[slice, slice]) -> tuple[float, float, float, float]:
+def visible_box(alpha: np.ndarray, region: tuple[slice, slice]) -> tuple[float, float, float, float]:
     ys, xs = np.nonzero(alpha[:, :, 0] > 0.5)
     y0, x0 = region[0].start, region[1].start
     return (float(x0 + xs.min()), float(y0 + ys.min()), float(x0 + xs.max() + 1), float(y0 + ys.max() + 1))
@@ -409,7 +409,7 @@ def _gain(light: Lighting | None, t: float) -> float:
     return 1.0 + f * (light.gain - 1.0)
 
 
-def _people_in_front(bg: np.ndarray, clip: BackgroundClip, sprites: list[_Sprite]) -> np.ndarray | None:
+def _people_in_front(bg: np.ndarray, clip: BackgroundClip, sprites: list[Sprite]) -> np.ndarray | None:
     """Soft mask (HxWx1) of the clip's moving people standing in front of (below) a present object."""
     fg = (cv2.absdiff(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY), clip.median_grey) > FG_THRESHOLD).astype(np.uint8)
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
@@ -445,7 +445,7 @@ def compose(
     n = round(duration * suite.fps)
     rng = np.random.default_rng(scenario.seed)
     kinds = classify(suite, scenario, taxonomy)
-    sprites: list[_Sprite] = []
+    sprites: list[Sprite] = []
     for i, (o, (zone, category, violation, reason)) in enumerate(zip(scenario.objects, kinds, strict=True)):
         ref = o.cutout or cutouts.refs[int(rng.integers(len(cutouts.refs)))]
         cut = cutouts.get(ref)
@@ -453,8 +453,8 @@ def compose(
         placement = Placement(
             i, (0, 0, 0, 0), o.appear_s, end, tuple(o.gaps), zone, category, violation, f"{ref}: {reason}"
         )
-        s = _sprite(cut, o, bg, clip, placement)
-        s.placement = replace(placement, box=_visible_box(s.alpha, s.region))
+        s = make_sprite(cut, o, bg, clip, placement)
+        s.placement = replace(placement, box=visible_box(s.alpha, s.region))
         sprites.append(s)
     shake = _shake_path(rng, n, scenario.shake_px)
 
@@ -482,7 +482,7 @@ def compose(
 
 
 def compose_frame(
-    clip: BackgroundClip, i: int, t: float, sprites: list[_Sprite], sc: ScenarioSpec, shake: np.ndarray
+    clip: BackgroundClip, i: int, t: float, sprites: list[Sprite], sc: ScenarioSpec, shake: np.ndarray
 ) -> np.ndarray:
     """Output frame i (pure given the clip and the sprites)."""
     bg = clip.frame(i)

@@ -41,6 +41,10 @@ class ModelCard(BaseModel):
     precision: dict[str, float] = Field(
         default_factory=dict, description="Measured precision (立案率) per label on reviewed clues"
     )
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Accuracy measured on held-out data when the model was made"
+    )
+    command: str | None = Field(None, description="The exact command that reproduces the model file")
     card_path: Path | None = Field(None, exclude=True, description="Where this card was read from")
 
     @model_validator(mode="after")

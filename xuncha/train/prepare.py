@@ -96,9 +96,10 @@ def class_names(dataset_dir: Path) -> list[str] | None:
 
 @dataclass(frozen=True)
 class Prepared:
-    """What `prepare` wrote: the data.yaml, class names and image/object counts per split."""
+    """What `prepare` wrote: the data.yaml, the split file used, class names and image/object counts per split."""
 
     data_yaml: Path
+    split_file: Path
     names: list[str]
     images: dict[str, int]
     objects: dict[str, int]
@@ -124,6 +125,7 @@ def prepare(dataset_dir: Path, out_dir: Path, split_file: Path | None = None, on
         names = [one_class]
         labels = {img: [Box(0, b.cx, b.cy, b.w, b.h) for b in bs] for img, bs in labels.items()}
 
+    out_dir.mkdir(parents=True, exist_ok=True)
     split_file = split_file or out_dir / "split.json"
     if split_file.is_file():
         assignment = load_split(split_file)
@@ -155,7 +157,7 @@ def prepare(dataset_dir: Path, out_dir: Path, split_file: Path | None = None, on
         counts[s] += 1
         objects[s] += len(labels[img])
     data_yaml = write_data_yaml(out_dir, names)
-    return Prepared(data_yaml, names, counts, objects, duplicates)
+    return Prepared(data_yaml, split_file, names, counts, objects, duplicates)
 
 
 def write_data_yaml(out_dir: Path, names: list[str]) -> Path:

@@ -1,0 +1,89 @@
+"""`xuncha train`: converted COCO weights reproduce the ONNX model; 1 epoch trains, exports and runs in xuncha."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import yaml
+from conftest import shared_file
+
+from xuncha.cli import main
+from xuncha.detector.cards import load_detector
+
+pytest.importorskip("ultralytics", reason="needs the [train] extra")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def frame_at(path: Path, t: float) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return next(f.to_ndarray(format="bgr24") for f in c.decode(video=0) if f.time >= t)
+
+
+@pytest.mark.parametrize(("model", "least"), [("yolov8n_coco_int8.onnx", 15), ("yolo11n_coco_int8_320.onnx", 8)])
+def test_converted_weights_reproduce_the_onnx_detections(model: str, least: int, tmp_path: Path) -> None:
+    from xuncha.train.convert import convert
+
+    path = shared_file(f"models/{model}")
+    frame = frame_at(shared_file("footage/shopping_street.mp4"), 1.0)
+    photos = sorted(shared_file("datasets/street_trashbags/train/images").iterdir())[::20]
+    result = convert(path, photos, frame, tmp_path / "init.pt")
+    assert result.ok and result.matched >= least and result.mean_iou > 0.95, result
+    assert (tmp_path / "init.pt").stat().st_size > 1_000_000
+    # BatchNorm carries real statistics now (identity BatchNorm would not train), yet the detections held.
+    import torch
+
+    model = torch.load(tmp_path / "init.pt", weights_only=False)["model"]
+    variances = [float(m.running_var.mean()) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert variances and sum(abs(v - 1) > 0.1 for v in variances) > 0.75 * len(variances)
+
+
+@pytest.fixture
+def tiny_set(tmp_path: Path) -> Path:
+    """12 street_trashbags photos (symlinked) with their polygon labels, in Roboflow's layout."""
+    src = shared_file("datasets/street_trashbags")
+    out = tmp_path / "tiny"
+    (out / "train" / "images").mkdir(parents=True)
+    (out / "train" / "labels").mkdir(parents=True)
+    shutil.copy(src / "data.yaml", out / "data.yaml")
+    for img in sorted((src / "train" / "images").iterdir())[::50][:12]:
+        (out / "train" / "images" / img.name).symlink_to(img)
+        shutil.copy(src / "train" / "labels" / f"{img.stem}.txt", out / "train" / "labels")
+    return out
+
+
+def test_one_epoch_trains_exports_and_runs_in_the_detector(tiny_set: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["train", "--data", str(tiny_set), "--run", str(run), "--name", "tinybag", "--epochs", "1", "--batch", "4"]
+    args += ["--weights", str(shared_file("models/yolo11n_coco_int8_320.onnx")), "--export-imgsz", "320"]
+    args += ["--footage", str(shared_file("footage")), "--cctv-train", "6", "--cctv-val", "3"]
+    assert main(args) == 0
+    card = yaml.safe_load((run / "tinybag.yaml").read_text())
+    assert card["command"].startswith("xuncha train --data ") and "--epochs 1" in card["command"]
+    assert set(card["metrics"]) >= {"test_photos_map50", "test_photos_map50_95"}
+    det = load_detector(run / "tinybag.yaml", threads=1, conf=0.001)
+    assert det.labels == ["garbage"] and det.input_size == (320, 320)
+    out = det.detect_one(frame_at(shared_file("footage/sidewalk_bag_left.avi"), 20.0))
+    assert all(d.label == "garbage" and d.model == "tinybag" for d in out)
+    assert sum(1 for p in (run / "data" / "train" / "images").iterdir() if p.name.startswith("cctv_")) == 6
+    # Rerunning the command finds every step done and changes nothing.
+    before = (run / "tinybag.onnx").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (run / "tinybag.onnx").stat().st_mtime_ns == before
+    # Other options for the same run folder are refused, naming the option.
+    assert main([*args[:-2], "--cctv-val", "4"]) == 2
+
+
+def test_malformed_data_set_stops_the_command_naming_file_and_line(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "set"
+    (data / "train" / "images").mkdir(parents=True)
+    (data / "train" / "labels").mkdir(parents=True)
+    (data / "train" / "images" / "a.jpg").write_bytes(b"")
+    (data / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.1 0.1\n0 0.5 0.5 0.1\n")
+    code = main(["train", "--data", str(data), "--run", str(tmp_path / "run"), "--scratch"])
+    assert code == 2
+    assert f"{data / 'train' / 'labels' / 'a.txt'}:2: 3 coordinates" in capsys.readouterr().err
