@@ -144,13 +144,13 @@ def synthetic_clip(person_rows: tuple[int, int]) -> BackgroundClip:
 
 @pytest.mark.parametrize("person_rows, in_front", [((40, 110), True), ((20, 60), False)])
 def test_people_nearer_the_camera_walk_in_front_of_the_object(person_rows: tuple, in_front: bool) -> None:
-    from xuncha.bench.scenarios import Background, Cutout, ObjectSpec, Placement, _sprite, compose_frame
+    from xuncha.bench.scenarios import Background, Cutout, ObjectSpec, Placement, compose_frame, make_sprite
 
     clip = synthetic_clip(person_rows)
     cut = Cutout("white", np.full((40, 40, 3), 250, np.uint8), np.ones((40, 40), np.float32), 120.0)
     bg = Background(clip="x", near={"y": 0.9, "height": 0.3}, far={"y": 0.1, "height": 0.3})
     obj = ObjectSpec(at=(0.5, 0.75), appear_s=0, shadow=False)  # 36 px tall, feet at row 90
-    sprite = _sprite(cut, obj, bg, clip, Placement(0, (0, 0, 0, 0), 0.0, None, (), None, None, False, ""))
+    sprite = make_sprite(cut, obj, bg, clip, Placement(0, (0, 0, 0, 0), 0.0, None, (), None, None, False, ""))
     ys, xs = sprite.region
     i = 5  # the person's columns 100-120 cross the object's (82-118)
     frame = compose_frame(clip, i, 1.0, [sprite], ScenarioSpec(id="t", kind="dumped"), np.zeros(2))
