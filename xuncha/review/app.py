@@ -49,6 +49,7 @@ from xuncha.review.db import (
 )
 from xuncha.review.deadletter_api import add_dead_letter_routes
 from xuncha.review.health_api import add_health_routes
+from xuncha.review.report_routes import add_report_routes
 from xuncha.review.throttle import LoginThrottle, wait_text
 from xuncha.review.uploads import read_picture
 from xuncha.taxonomy import Taxonomy
@@ -683,6 +684,7 @@ def create_app(
         return out
 
     add_camera_routes(app, require, page)
+    add_report_routes(app, require, page)
     add_health_routes(app, require, page)
     add_dead_letter_routes(app, require, page)
 

@@ -58,6 +58,7 @@ def build_case(
     recurrence: int,
     settings: DispatchSettings,
     public_url: str,
+    escalation: str | None = None,
 ) -> CaseMessage:
     """The case message for an accepted clue (pure)."""
     ev = clue.evidence
@@ -90,6 +91,7 @@ def build_case(
         occurrences=clue.occurrences,
         recurrence=recurrence,
         recurrence_days=settings.recurrence_days,
+        escalation=escalation,
         evidence=links,
         model=clue.model_name,
         label=clue.label,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from xuncha.clues.dispatch import Escalation
 from xuncha.config import ConfigError, TimeZoneName, read_yaml, validate
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 
@@ -45,10 +46,29 @@ class DispatchSettings(BaseModel):
         default_factory=dict, description="Category code -> deadline in hours, overriding deadline_h"
     )
     recurrence_days: int = Field(30, ge=1, description="Window for counting earlier cases at the same spot")
+    escalation_days: int = Field(7, ge=1, description="Window of the escalation rule (cases at one place)")
+    escalation: dict[Escalation, int] = Field(
+        default_factory=lambda: {"交办": 3, "督办": 5, "重点督办": 8},
+        description="Level -> cases of one category at one place (camera + zone) in escalation_days, "
+        "this one included, from which a case carries that level",
+    )
     exchange: str = Field(
         "xuncha.cases", description="Durable topic exchange of cases, re-check requests and re-check results"
     )
     queue: str = Field("xuncha.cases.dispatch", description="Durable queue the dispatch service consumes")
+
+    @field_validator("escalation")
+    @classmethod
+    def _rising(cls, v: dict[str, int]) -> dict[str, int]:
+        order = [v[k] for k in ("交办", "督办", "重点督办") if k in v]
+        if any(n < 1 for n in order) or order != sorted(set(order)):
+            raise ValueError(f"escalation thresholds must be >= 1 and rise from 交办 to 重点督办, got {v}")
+        return v
+
+    def escalation_level(self, cases_at_place: int) -> str | None:
+        """The highest level whose threshold `cases_at_place` reached (None below 交办)."""
+        reached = [(n, level) for level, n in self.escalation.items() if cases_at_place >= n]
+        return max(reached)[1] if reached else None
 
     def deadline_for(self, category_code: str) -> float:
         return self.deadlines_h.get(category_code, self.deadline_h)

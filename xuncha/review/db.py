@@ -191,7 +191,7 @@ class Case(Base):
     deadline: Mapped[datetime | None]
     escalation: Mapped[str | None] = mapped_column(String(16), doc="交办 / 督办 / 重点督办 at filing")
     closed_at: Mapped[datetime | None] = mapped_column(
-        doc="结案: a re-check found it rectified, or an operator ruled so"
+        index=True, doc="结案: a re-check found it rectified, or an operator ruled so"
     )
     handled_at: Mapped[datetime | None]
     handled: Mapped[bool | None] = mapped_column(Boolean)
@@ -232,7 +232,7 @@ class Recheck(Base):
     checked_to: Mapped[datetime | None]
     after_picture: Mapped[str | None] = mapped_column(String(300))
     worker: Mapped[str | None] = mapped_column(String(128))
-    result_at: Mapped[datetime | None]
+    result_at: Mapped[datetime | None] = mapped_column(index=True)
     overruled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), doc="Operator who ruled 未整改 wrong")
     overruled_at: Mapped[datetime | None]
     overrule_note: Mapped[str | None] = mapped_column(Text)

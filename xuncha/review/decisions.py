@@ -59,7 +59,9 @@ def accept(
     session.flush()
     since = now - timedelta(days=cfg.dispatch.recurrence_days)
     recurrence = count_recurrence(session, clue, code, since)
-    case = build_case(clue, decision, name, user.username, recurrence, cfg.dispatch, cfg.public_url)
+    at_place = count_recurrence(session, clue, code, now - timedelta(days=cfg.dispatch.escalation_days)) + 1
+    escalation = cfg.dispatch.escalation_level(at_place)
+    case = build_case(clue, decision, name, user.username, recurrence, cfg.dispatch, cfg.public_url, escalation)
     file_case(session, case, decision.id, now + timedelta(seconds=cfg.undo_window_s))
     return decision
 
