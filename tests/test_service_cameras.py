@@ -11,8 +11,11 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
+import numpy as np
 import yaml
 from conftest import shared_file
 from review_support import LiveServer, add_users, database, review_config
@@ -21,7 +24,11 @@ from test_worker_live import free_port, get, wait_for
 from xuncha.review.app import create_app
 from xuncha.review.cameras import CameraFields, save_camera, save_zone_set
 from xuncha.review.db import ReferencePicture, utcnow
+from xuncha.service_cameras import ServiceCameras
+from xuncha.settings import WorkerConfig
 from xuncha.taxonomy import load_taxonomy
+from xuncha.types import Detection, Frame
+from xuncha.zones.match import Candidate
 
 ZONE = {
     "id": "walk",
@@ -125,3 +132,38 @@ def test_worker_runs_service_cameras_and_keeps_its_last_good_copy(tmp_path: Path
                 stop(proc2)
             server.__exit__(None, None, None)
         assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+def test_sightings_reach_the_editor_api(tmp_path: Path) -> None:
+    """What the detectors saw is sent with the next fetch; the editor reads the last hour of it."""
+
+    taxonomy = load_taxonomy()
+    with database("sqlite", tmp_path) as (_url, sessions):
+        tokens = add_users(sessions)
+        with sessions.begin() as s:
+            for cid, worker in (("cam-a", None), ("cam-b", "someone-else")):
+                fields = CameraFields(id=cid, source="rtsp://10.0.0.1/1", worker=worker)
+                save_camera(s, fields, "admin", utcnow(), create=True)
+        with LiveServer(
+            create_app(review_config(tmp_path).model_copy(update={"cookie_secure": False}), taxonomy, sessions)
+        ) as server:
+            cfg = WorkerConfig(data_dir=tmp_path / "var", review_url=server.url, cameras_from_service=True)
+            remote = ServiceCameras(cfg, taxonomy, tokens["worker"], every_s=0)
+            cams = {c.id: c for c in remote.initial().cameras}
+            assert set(cams) == {"cam-a"}
+            image = np.zeros((480, 720, 3), np.uint8)
+            bag = Detection("suitcase", 0.7, (72.0, 240.0, 144.0, 480.0), "m")
+            now = time.time()
+            remote.matched(cams["cam-a"], Frame("cam-a", now, image), [bag], [Candidate("z", "0507", bag)])
+            remote.matched(cams["cam-a"], Frame("cam-a", now + 5, image), [bag], [])  # within 30 s: not kept
+            assert remote.reload() is None  # nothing changed in the camera list; the sightings went along
+            with httpx.Client(base_url=server.url) as c:
+                c.post("/login", data={"username": "admin", "password": "admin-pass-1", "next": "/"})
+                got = c.get("/api/cameras/cam-a/sightings").json()["sightings"]
+            assert got == [
+                {"ts": now, "boxes": [{"label": "suitcase", "score": 0.7, "box": [0.1, 0.5, 0.2, 1.0], "zones": ["z"]}]}
+            ]
+            assert remote.reload() is None  # sent once only
+            with httpx.Client(base_url=server.url) as c:
+                c.post("/login", data={"username": "admin", "password": "admin-pass-1", "next": "/"})
+                assert len(c.get("/api/cameras/cam-a/sightings").json()["sightings"]) == 1

@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import shared_file
 from review_support import CHROMIUM, LiveServer, add_users, chromium_page, database, review_config, seed
@@ -199,3 +200,40 @@ def test_exclude_this_spot_from_the_review_page(tmp_path: Path, page) -> None:
             page.keyboard.press("Control+s")
             page.wait_for_function("document.getElementById('status').textContent.startsWith('已保存为版本 2')")
             page.screenshot(path=str(ARTIFACTS / "05-from-clue.png"))
+
+
+def test_editor_shows_what_a_rule_would_catch(site, page) -> None:
+    url, tokens = site
+    login(page, url, "admin", "/cameras")
+    page.fill("input[name=id]", "street-1")
+    page.fill("input[name=source]", "rtsp://10.1.1.2/ch1")
+    page.click("#save-camera")
+    page.wait_for_url(f"{url}/cameras/street-1")
+    boxes = [
+        {"label": "suitcase", "score": 0.6, "box": [0.25, 0.6, 0.35, 0.8], "zones": []},  # bottom centre (0.3, 0.8)
+        {"label": "suitcase", "score": 0.6, "box": [0.65, 0.6, 0.75, 0.8], "zones": []},  # (0.7, 0.8): outside
+        {"label": "person", "score": 0.9, "box": [0.2, 0.3, 0.3, 0.85], "zones": []},  # inside, another label
+    ]
+    r = httpx.post(
+        url + "/api/worker/cameras",
+        json={"sightings": {"street-1": [{"ts": time.time() - 60, "boxes": boxes}]}},
+        headers={"Authorization": f"Bearer {tokens['worker']}"},
+    )
+    assert r.status_code == 200, r.text
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.text_content("#sighting-info") == "近一小时 1 帧的检测框：当时计入区域 0 个"
+    act = Actions(page)
+    act.key("n")
+    for fx, fy in [(0.05, 0.6), (0.5, 0.6), (0.5, 0.95), (0.05, 0.95)]:
+        act.click_at(fx, fy)
+    act.key("Enter")
+    page.click("#item-form button:has-text('添加规则')")
+    page.select_option("#item-form select[name=category]", "0507")
+    page.fill("#item-form input[name=labels]", "suitcase")
+    page.press("#item-form input[name=labels]", "Tab")
+    page.wait_for_function("document.getElementById('sighting-info').textContent.endsWith('本区域会计入 1 个')")
+    page.fill("#item-form input[name=min_area]", "0.05")  # larger than the bag (0.02 of the frame)
+    page.press("#item-form input[name=min_area]", "Tab")
+    page.wait_for_function("document.getElementById('sighting-info').textContent.endsWith('本区域会计入 0 个')")
+    page.screenshot(path=str(ARTIFACTS / "06-would-catch.png"))

@@ -7,7 +7,9 @@ service cannot be reached the worker keeps running on what it has, and a worker 
 on that copy. A camera the worker's models refuse is skipped with its error; the others run.
 
 The service also says which cameras should send a fresh reference picture (asked for by an admin,
-or older than a day): `offer()` uploads one sample of such a camera on a background thread.
+or older than a day): `frame()` uploads one sample of such a camera on a background thread. And
+`matched()` keeps what the detectors saw (one sample per camera every SIGHTING_EVERY_S), sent with
+the next fetch, so the zone editor can show what each rule would catch.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import cv2
@@ -33,7 +36,8 @@ from xuncha.config import ConfigError, validate
 from xuncha.redact import mask_url
 from xuncha.settings import CameraConfig, WorkerConfig
 from xuncha.taxonomy import Taxonomy
-from xuncha.types import Frame
+from xuncha.types import Detection, Frame
+from xuncha.zones.match import Candidate
 from xuncha.zones.model import check_zone_set
 
 log = logging.getLogger("xuncha.service_cameras")
@@ -41,6 +45,46 @@ log = logging.getLogger("xuncha.service_cameras")
 REFRESH_EVERY_S = 5.0
 TIMEOUT_S = 5.0
 CACHE_NAME = "service_cameras.json"
+SIGHTING_EVERY_S = 30.0  # one sample's detections per camera this often (video time): ~120 an hour
+MAX_SIGHTINGS = 500  # per camera, waiting to be sent
+MAX_BOXES = 30  # per sample
+
+
+class SampleObserver(Protocol):
+    """What the worker shows each sample to (besides its own stages)."""
+
+    def frame(self, cam: CameraConfig, frame: Frame) -> None: ...
+
+    def matched(
+        self, cam: CameraConfig, frame: Frame, detections: Sequence[Detection], candidates: Sequence[Candidate]
+    ) -> None: ...
+
+
+def sighting(frame: Frame, detections: Sequence[Detection], candidates: Sequence[Candidate]) -> dict[str, Any]:
+    """One sample's detections for the editor: boxes as 0-1 fractions, and the zones each one counted in.
+
+    >>> f = Frame("c", 10.0, __import__("numpy").zeros((100, 200, 3), "uint8"))
+    >>> d = Detection("suitcase", 0.8, (20.0, 50.0, 60.0, 100.0), "m")
+    >>> sighting(f, [d], [Candidate("z1", "0507", d)])["boxes"]
+    [{'label': 'suitcase', 'score': 0.8, 'box': [0.1, 0.5, 0.3, 1.0], 'zones': ['z1']}]
+    """
+    w, h = frame.size
+    zones: dict[int, list[str]] = {}
+    for c in candidates:
+        zones.setdefault(id(c.detection), []).append(c.zone_id)
+    top = sorted(detections, key=lambda d: -d.score)[:MAX_BOXES]
+    return {
+        "ts": frame.ts,
+        "boxes": [
+            {
+                "label": d.label,
+                "score": round(d.score, 3),
+                "box": [round(d.box[0] / w, 4), round(d.box[1] / h, 4), round(d.box[2] / w, 4), round(d.box[3] / h, 4)],
+                "zones": sorted(set(zones.get(id(d), []))),
+            }
+            for d in top
+        ],
+    }
 
 
 def _post_json(url: str, token: str, body: dict[str, Any]) -> Any:
@@ -129,18 +173,28 @@ class ServiceCameras:
         self._wanted: set[str] = set()
         self._uploads: queue.Queue[tuple[str, str, bytes] | None] = queue.Queue(maxsize=8)
         self._uploader: threading.Thread | None = None
+        self._sightings: dict[str, deque[dict[str, Any]]] = {}  # camera id -> not yet sent
+        self._last_sighting: dict[str, float] = {}
+        self._lock = threading.Lock()  # the loop records sightings while a fetch sends them
 
     # -- the camera list ----------------------------------------------------------------------
 
     def _fetch(self) -> list[CameraConfig] | None:
+        with self._lock:
+            sending = {cid: list(q) for cid, q in self._sightings.items() if q}
         try:
-            data = _post_json(self.url, self.token, {"labels": self.labels})
+            data = _post_json(self.url, self.token, {"labels": self.labels, "sightings": sending})
             cams = cameras_from(data, self.taxonomy, self.url)
         except (OSError, ValueError) as e:  # URLError/HTTPError/timeouts are OSErrors; bad JSON a ValueError
             if self._reachable:
                 log.warning("review service not reachable, keeping the cameras we have: %s", mask_url(str(e)))
             self._reachable = False
             return None
+        with self._lock:
+            for cid, sent in sending.items():
+                for _ in sent:
+                    if self._sightings[cid]:
+                        self._sightings[cid].popleft()
         if not self._reachable:
             log.info("review service reachable again")
         self._reachable = True
@@ -184,7 +238,19 @@ class ServiceCameras:
 
     # -- reference pictures -------------------------------------------------------------------
 
-    def offer(self, cam: CameraConfig, frame: Frame) -> None:
+    def matched(
+        self, cam: CameraConfig, frame: Frame, detections: Sequence[Detection], candidates: Sequence[Candidate]
+    ) -> None:
+        """Keep one sample's detections every SIGHTING_EVERY_S for the editor (sent with the next fetch)."""
+        if frame.ts - self._last_sighting.get(cam.id, float("-inf")) < SIGHTING_EVERY_S or not detections:
+            return
+        self._last_sighting[cam.id] = frame.ts
+        with self._lock:
+            self._sightings.setdefault(cam.id, deque(maxlen=MAX_SIGHTINGS)).append(
+                sighting(frame, detections, candidates)
+            )
+
+    def frame(self, cam: CameraConfig, frame: Frame) -> None:
         """A sample of `cam`: sent as its reference picture if the service asked for one."""
         if cam.id not in self._wanted:
             return

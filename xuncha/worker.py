@@ -51,7 +51,7 @@ from xuncha.leases import LeaseStore
 from xuncha.metrics import StatusServer, WorkerMetrics
 from xuncha.recheck.desk import RecheckDesk
 from xuncha.redact import mask_url
-from xuncha.service_cameras import ServiceCameras
+from xuncha.service_cameras import SampleObserver, ServiceCameras
 from xuncha.settings import CameraConfig, FixtureSetting, WorkerConfig, load_worker_config
 from xuncha.streams.errors import StreamError
 from xuncha.streams.feed import Feed, paced
@@ -189,7 +189,7 @@ class Worker:
         self.stationary_params = cfg.stationary_params()
         self.worker_id = cfg.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = WorkerMetrics()
-        self.on_sample: Callable[[CameraConfig, Frame], None] | None = None  # sees every sample (reference pictures)
+        self.observer: SampleObserver | None = None  # sees every sample (reference pictures, the editor's overlay)
         self._live: dict[str, tuple[Camera, Feed, RtspSource | None]] = {}
         self.leases = LeaseStore(cfg.leases_url, self.worker_id, cfg.lease_ttl_s) if cfg.leases_url else None
         self._done: set[str] = set()  # cameras whose source ended or failed for good (not restarted)
@@ -537,8 +537,8 @@ class Worker:
         self, cam: Camera, frame: Frame, dets: list[Detection], emit: Callable[[ClueEvent], None]
     ) -> None:
         cam.last_ts = frame.ts
-        if self.on_sample is not None:
-            self.on_sample(cam.cfg, frame)
+        if self.observer is not None:
+            self.observer.frame(cam.cfg, frame)
         if cam.stationary is not None:
             dets = dets + cam.stationary.update(frame.image, frame.ts)
         if cam.view is not None and not cam.view.allows(frame):
@@ -554,6 +554,8 @@ class Worker:
             dets = dets + cam.text.update(frame.image)
         when = datetime.fromtimestamp(frame.ts, self.tz)
         candidates = cam.matcher.match(dets, when)
+        if self.observer is not None:
+            self.observer.matched(cam.cfg, frame, dets, candidates)
         for t in cam.confirmer.step(frame.ts, candidates, ref=frame):
             self._publish_transition(cam, t, emit)
         if cam.cfg.id in self.rechecks.cameras():
@@ -690,7 +692,7 @@ def _run_command(args: argparse.Namespace) -> int:
         labels |= {STATIONARY_LABEL} if cfg.detectors.stationary else set()
         remote.labels = sorted(labels | (TEXT_LABELS if ocr_available() else set()))
         worker.cfg = cfg = remote.initial()
-        worker.on_sample = remote.offer
+        worker.observer = remote
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import cameras
 from xuncha.review.auth import Principal
-from xuncha.review.cameras import CameraFields, RegistryError
+from xuncha.review.cameras import CameraFields, RecentSightings, RegistryError, Sighting
 from xuncha.review.db import CameraRow, ReferencePicture
 from xuncha.review.uploads import read_picture
 from xuncha.zones.editor import ZoneSetInvalid, form_schema
@@ -31,6 +31,9 @@ from xuncha.zones.scenes import load_scenes
 
 class WorkerHello(BaseModel):
     labels: list[str] = Field(default_factory=list, description="Model labels this worker detects")
+    sightings: dict[str, list[Sighting]] = Field(
+        default_factory=dict, description="Per camera: samples' detections since the last call"
+    )
 
 
 class RevertBody(BaseModel):
@@ -59,6 +62,7 @@ def add_camera_routes(
     Admin = Annotated[Principal, Depends(require("admin"))]
     WorkerToken = Annotated[Principal, Depends(require("worker"))]
     AdminOrWorker = Annotated[Principal, Depends(require("admin", "worker"))]
+    sightings = RecentSightings()
 
     def st(request: Request) -> Any:
         return request.app.state.review
@@ -282,4 +286,15 @@ def add_camera_routes(
     def worker_cameras(request: Request, who: WorkerToken, body: WorkerHello) -> dict[str, Any]:
         """The calling worker's cameras as worker-config entries, and which reference pictures to send."""
         with st(request).sessions.begin() as s:
-            return cameras.worker_cameras(s, who.name, body.labels, st(request).clock())
+            out = cameras.worker_cameras(s, who.name, body.labels, st(request).clock())
+        mine = {c["id"] for c in out["cameras"]}
+        for camera_id, items in body.sightings.items():
+            if camera_id in mine:
+                sightings.add(camera_id, items[-500:])
+        return out
+
+    @app.get("/api/cameras/{camera_id}/sightings")
+    def recent_sightings(request: Request, who: Admin, camera_id: str) -> dict[str, Any]:
+        """The last hour of what the detectors saw on this camera, with the zones each box counted in."""
+        now = st(request).clock().timestamp()
+        return {"sightings": [x.model_dump() for x in sightings.recent(camera_id, now)]}

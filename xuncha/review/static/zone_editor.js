@@ -13,7 +13,7 @@ const ANCHORS = {bottom_center: "底边中点（目标落地处）", overlap: "�
 
 const S = {
   zones: [], masks: [], sel: null, drawing: null, drag: null, undo: [],
-  img: null, w: 16, h: 9, preset: "", schema: null, labels: [], clues: [], ruleIndex: 0,
+  img: null, w: 16, h: 9, preset: "", schema: null, labels: [], sightings: [], ruleIndex: 0,
 };
 
 async function api(method, url, body) {
@@ -106,6 +106,42 @@ function sizeBoxes(zone) {
   }
   ctx.setLineDash([]);
 }
+function wouldCount(rule, b) {
+  // The worker's test for one rule, on the polygon as drawn now (exclude_labels needs the other boxes: not shown).
+  const [x1, y1, x2, y2] = b.box;
+  const area = (x2 - x1) * (y2 - y1);
+  if (!(rule.labels || []).includes(b.label) || b.score < (rule.min_score ?? 0.25)) return false;
+  if (area < (rule.min_area ?? 0) || area > (rule.max_area ?? 1)) return false;
+  const poly = selected().polygon;
+  if ((rule.anchor ?? "bottom_center") === "bottom_center") return inside(poly, [(x1 + x2) / 2, y2]);
+  let hit = 0;
+  for (let i = 0; i < 8; i++) for (let j = 0; j < 8; j++) hit += inside(poly, [x1 + (i + 0.5) * (x2 - x1) / 8, y1 + (j + 0.5) * (y2 - y1) / 8]);
+  return hit / 64 >= (rule.min_overlap ?? 0.5);
+}
+
+function drawSightings() {
+  // The last hour's detections: with a zone selected, green = its rules would count it as drawn now;
+  // otherwise orange = it counted in a zone when it was seen. The dot is the box's bottom centre.
+  const z = S.sel && S.sel.kind === "zones" ? selected() : null;
+  const rules = z ? zoneRules(z) : [];
+  let counted = 0;
+  for (const s of S.sightings) {
+    for (const b of s.boxes) {
+      const hit = z ? rules.some(r => wouldCount(r, b)) : b.zones.length > 0;
+      counted += hit;
+      const [x1, y1, x2, y2] = b.box.map((v, i) => v * (i % 2 ? canvas.height : canvas.width));
+      ctx.strokeStyle = hit ? (z ? "#2ecc71" : "#ff7f0e") : "rgba(200,200,200,0.6)";
+      ctx.lineWidth = hit ? 2 : 1;
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.beginPath(); ctx.arc((x1 + x2) / 2, y2, hit ? 4 : 2.5, 0, 7); ctx.fill();
+    }
+  }
+  $("sighting-info").textContent = S.sightings.length
+    ? `近一小时 ${S.sightings.length} 帧的检测框：` + (z ? `按当前画法，本区域会计入 ${counted} 个` : `当时计入区域 ${counted} 个`)
+    : "近一小时没有检测数据";
+}
+
 function draw() {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   if (S.img) ctx.drawImage(S.img, 0, 0, canvas.width, canvas.height);
@@ -114,11 +150,7 @@ function draw() {
     ctx.fillStyle = "#ddd"; ctx.font = `${Math.round(canvas.width / 40)}px sans-serif`;
     ctx.fillText("暂无参考画面：点“获取最新画面”，worker 取到下一帧后显示", canvas.width * 0.05, canvas.height / 2);
   }
-  for (const c of S.clues) {  // the last hour's clues, with the point that decided them
-    const [x1, y1, x2, y2] = c.box_norm.map((v, i) => v * (i % 2 ? canvas.height : canvas.width));
-    ctx.strokeStyle = "#ff7f0e"; ctx.lineWidth = 2; ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    ctx.fillStyle = "#ff7f0e"; ctx.beginPath(); ctx.arc((x1 + x2) / 2, y2, 5, 0, 7); ctx.fill();
-  }
+  drawSightings();
   for (const kind of ["masks", "zones"]) {
     S[kind].forEach((z, i) => {
       const on = S.sel && S.sel.kind === kind && S.sel.i === i;
@@ -487,9 +519,7 @@ async function load() {
   const current = (await loadVersions()).zone_set;
   S.zones = current.zones; S.masks = current.masks || []; S.sel = null; S.undo = [];
   $("btn-undo").disabled = true;
-  const clues = await api("GET", `/api/clues?camera=${encodeURIComponent(CAM)}&status=pending&order=newest&limit=100`);
-  const hourAgo = Date.now() - 3600e3;
-  S.clues = clues.ok ? clues.data.items.filter(c => (c.camera.preset || "") === S.preset && Date.parse(c.last_seen) >= hourAgo) : [];
+  S.sightings = (await api("GET", camUrl("/sightings"))).data.sightings || [];
   const ref = await loadReference();
   resize();
   if (!ref.picture) waitForReference();
@@ -498,3 +528,7 @@ async function load() {
   document.body.dataset.ready = "1";
 }
 load();
+setInterval(async () => {  // workers send a sample's detections every 30 s
+  const r = await api("GET", camUrl("/sightings"));
+  if (r.ok) { S.sightings = r.data.sightings; draw(); }
+}, 15000);
