@@ -16,8 +16,10 @@ from review_support import LiveServer, add_users, login, make_event, review_conf
 
 from xuncha.bench.viewclips import frames, shifted, write_clip
 from xuncha.review.app import create_app
-from xuncha.review.db import CameraRow, open_database
+from xuncha.review.cameras import CameraFields, save_camera, save_zone_set
+from xuncha.review.db import CameraRow, ReferencePicture, open_database, utcnow
 from xuncha.review.intake import ingest
+from xuncha.service_cameras import ServiceCameras
 from xuncha.settings import WorkerConfig, resolve_config
 from xuncha.taxonomy import load_taxonomy
 from xuncha.worker import Worker
@@ -123,4 +125,80 @@ def test_live_worker_reports_health_and_an_admin_confirms_a_moved_view(
         finally:
             stop.set()
             thread.join(30)
+    engine.dispose()
+
+
+def test_service_camera_checks_its_view_against_the_services_reference_picture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cameras_from_service: the reference picture is the one in the registry; confirming a moved view
+    makes the worker send its current view as the camera's new reference picture."""
+    monkeypatch.setattr("xuncha.health_report.REPORT_EVERY_S", 0.5)
+    src = shared_file("footage/sidewalk_bag_left.avi")
+    moved = write_clip(src, tmp_path / "moved.avi", lambda i, n, img: shifted(img, 0.03, 0.0))
+    taxonomy = load_taxonomy()
+    engine, sessions = open_database(f"sqlite:///{tmp_path / 'review.sqlite'}")
+    tokens = add_users(sessions)
+    with sessions.begin() as s:
+        save_camera(
+            s, CameraFields(id="moved", source=str(moved), sample_interval_s=0.5), "admin", utcnow(), create=True
+        )
+        save_zone_set(s, "moved", "", {"zones": [ZONE]}, "admin", utcnow(), taxonomy)
+    app = create_app(review_config(tmp_path / "review"), taxonomy, sessions)
+    admin = TestClient(app, base_url="https://testserver")
+    admin.headers["X-CSRF-Token"] = login(admin, "admin")
+    ok, jpeg = cv2.imencode(".jpg", next(frames(src)))  # the picture the zones were drawn on: before the move
+    r = TestClient(app).post(
+        "/api/cameras/moved/reference",
+        files={"picture": ("ref.jpg", jpeg.tobytes(), "image/jpeg")},
+        headers={"Authorization": f"Bearer {tokens['worker']}"},
+    )
+    assert r.status_code == 200, r.text
+    with sessions() as s:
+        first_picture = s.get(ReferencePicture, ("moved", "")).taken_at
+
+    with LiveServer(app) as server:
+        cfg = WorkerConfig.model_validate(
+            {
+                "data_dir": str(tmp_path / "w"),
+                "detectors": {"models": [], "stationary": False},
+                "review_url": server.url,
+                "review_token": tokens["worker"],
+                "cameras_from_service": True,
+            }
+        )
+        remote = ServiceCameras(cfg, taxonomy, tokens["worker"], every_s=0.5)
+        worker = Worker(cfg, taxonomy)
+        worker.cfg = remote.initial()
+        assert worker.cfg.cameras[0].zones.reference_image == f"{server.url}/api/cameras/moved/reference.jpg?preset="
+        worker.observer = remote
+        stop = threading.Event()
+        thread = threading.Thread(target=worker.run, kwargs={"once": False, "stop": stop, "reload": remote.reload})
+        thread.start()
+        try:
+
+            def rows() -> dict:
+                return {row["camera_id"]: row for row in admin.get("/api/camera-health").json()}
+
+            got = wait_for(rows, lambda g: g.get("moved", {}).get("state") == "view_changed")
+            assert got["moved"]["state"] == "view_changed", got
+            assert got["moved"]["view"]["suggestion"][0][2] == pytest.approx(0.03, abs=0.005)
+            with sessions() as s:  # no picture of the moved view replaces the reference while the alarm stands
+                assert s.get(ReferencePicture, ("moved", "")).taken_at == first_picture
+
+            assert admin.post("/api/cameras/moved/view/accept").status_code == 200
+            got = wait_for(rows, lambda g: g["moved"]["state"] == "up", timeout=20)
+            assert got["moved"]["state"] == "up", got["moved"]
+
+            def new_picture() -> dict:
+                with sessions() as s:
+                    return {"taken_at": s.get(ReferencePicture, ("moved", "")).taken_at}
+
+            assert (
+                wait_for(new_picture, lambda p: p["taken_at"] > first_picture, timeout=20)["taken_at"] > first_picture
+            )
+        finally:
+            stop.set()
+            thread.join(30)
+            remote.close()
     engine.dispose()

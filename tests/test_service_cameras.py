@@ -103,6 +103,8 @@ def test_worker_runs_service_cameras_and_keeps_its_last_good_copy(tmp_path: Path
             wait_for(lambda: samples(port) > 0)
             # It sends the camera's reference picture (none yet) from a sample.
             wait_for(lambda: sessions().get(ReferencePicture, ("walk-01", "")) is not None)
+            # The camera restarts once to check its view against that picture.
+            wait_for(lambda: log.read_text().count("camera walk-01: started") == 2, timeout=30)
 
             # A new zone set version reaches the running worker without a restart.
             with sessions.begin() as s:
@@ -110,7 +112,7 @@ def test_worker_runs_service_cameras_and_keeps_its_last_good_copy(tmp_path: Path
                     s, "walk-01", "", {"zones": [{**ZONE, "name": "人行道（改）"}]}, "admin", utcnow(), taxonomy
                 )
             wait_for(lambda: "cameras changed in the review service" in log.read_text(), timeout=30)
-            wait_for(lambda: log.read_text().count("camera walk-01: started") == 2)
+            wait_for(lambda: log.read_text().count("camera walk-01: started") == 3)
             copy = json.loads((tmp_path / "var" / "service_cameras.json").read_text())
             assert copy["cameras"][0]["zones"]["zones"][0]["name"] == "人行道（改）"
             assert copy["cameras"][0]["zones"]["version"] == 2

@@ -199,9 +199,18 @@ class ServiceCameras:
             log.info("review service reachable again")
         self._reachable = True
         self._wanted = set(data.get("reference_wanted") or [])
+        cams = [self._absolute_reference(c) for c in cams]
         copy = {"cameras": [c.model_dump(mode="json") for c in cams]}
         _write_atomic(self.cache, json.dumps(copy, ensure_ascii=False))
         return cams
+
+    def _absolute_reference(self, cam: CameraConfig) -> CameraConfig:
+        """The service names the reference picture by its path: make it a URL of the service."""
+        ref = cam.zones.reference_image
+        if not ref or not ref.startswith("/api/"):
+            return cam
+        zones = cam.zones.model_copy(update={"reference_image": f"{(self.cfg.review_url or '').rstrip('/')}{ref}"})
+        return cam.model_copy(update={"zones": zones})
 
     def _from_cache(self) -> list[CameraConfig]:
         try:

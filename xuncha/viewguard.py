@@ -8,23 +8,42 @@ the wrong ground (open clues stay open: confirmation is not stepped while paused
 from __future__ import annotations
 
 import logging
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 from prometheus_client import Gauge
 
+from xuncha.redact import mask_url
 from xuncha.types import Frame
 from xuncha.viewcheck import ViewCheck, ViewParams, ViewStatus
 
 log = logging.getLogger("xuncha.view")
 
+FETCH_TIMEOUT_S = 5.0
+MAX_PICTURE = 20 * 1024 * 1024
 
-def load_reference(path: str | Path) -> Any:
-    """The reference picture as BGR; ValueError naming the file when it cannot be read."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+def load_reference(path: str | Path, token: str | None = None) -> Any:
+    """The reference picture as BGR, from a file or a URL (the review service's, with the worker token).
+
+    ValueError naming the picture when it cannot be read.
+    """
+    ref = str(path)
+    if "://" in ref:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(ref, headers=headers), timeout=FETCH_TIMEOUT_S) as r:
+                data = r.read(MAX_PICTURE)
+        except OSError as e:
+            raise ValueError(f"reference picture {mask_url(ref)}: {e}") from None
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    else:
+        image = cv2.imread(ref, cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"reference picture {path}: not found or not an image")
+        raise ValueError(f"reference picture {mask_url(ref)}: not found or not an image")
     return image
 
 
@@ -38,12 +57,14 @@ class ViewGuard:
         self._gauge.set(0)
 
     @classmethod
-    def for_camera(cls, camera_id: str, reference: str | None, gauge: Gauge, params: ViewParams) -> ViewGuard | None:
+    def for_camera(
+        cls, camera_id: str, reference: str | None, gauge: Gauge, params: ViewParams, token: str | None = None
+    ) -> ViewGuard | None:
         """None (no check) without a reference picture or with an unreadable one: the camera runs on."""
         if not reference:
             return None
         try:
-            return cls(camera_id, ViewCheck(load_reference(reference), params), gauge)
+            return cls(camera_id, ViewCheck(load_reference(reference, token), params), gauge)
         except ValueError as e:
             log.error("camera %s: view check off: %s", camera_id, e)
             return None

@@ -219,15 +219,20 @@ class Worker:
             ),
             place=resolve_place(cam.region, location, self.regions),
             stationary=StationaryObjectModel(self.stationary_params) if self.cfg.detectors.stationary else None,
-            view=ViewGuard.for_camera(cam.id, cam.zones.reference_image, self.metrics.view_changed, ViewParams()),
+            view=ViewGuard.for_camera(
+                cam.id, cam.zones.reference_image, self.metrics.view_changed, ViewParams(), self._review_token()
+            ),
         )
         self._refresh_fixtures(state)
         return state
 
+    def _review_token(self) -> str | None:
+        return self.cfg.review_token or os.environ.get("XUNCHA_REVIEW_TOKEN")
+
     def _refresh_fixtures(self, cam: Camera) -> None:
         """Config fixtures plus the review service's; on failure the previous set stays."""
         fetched: list[FixtureSetting] = []
-        token = self.cfg.review_token or os.environ.get("XUNCHA_REVIEW_TOKEN")
+        token = self._review_token()
         if self.cfg.review_url and token:
             try:
                 fetched = fetch_fixtures(self.cfg.review_url, token, cam.cfg)
@@ -271,7 +276,7 @@ class Worker:
         drained = threading.Event()
         drainer = threading.Thread(target=self._drain_spool, args=(drained,), name="spool-drain", daemon=True)
         drainer.start()
-        token = self.cfg.review_token or os.environ.get("XUNCHA_REVIEW_TOKEN")
+        token = self._review_token()
         if not once and self.cfg.review_url and token:
             reporter = HealthReporter(self.cfg.review_url, token, self.health, self._accept_view)
             threading.Thread(target=reporter.run, args=(drained,), name="health-report", daemon=True).start()
@@ -537,12 +542,12 @@ class Worker:
         self, cam: Camera, frame: Frame, dets: list[Detection], emit: Callable[[ClueEvent], None]
     ) -> None:
         cam.last_ts = frame.ts
-        if self.observer is not None:
-            self.observer.frame(cam.cfg, frame)
         if cam.stationary is not None:
             dets = dets + cam.stationary.update(frame.image, frame.ts)
         if cam.view is not None and not cam.view.allows(frame):
-            return  # the camera looks elsewhere: its zones are paused, open clues wait
+            return  # the camera looks elsewhere: zones paused, open clues wait, no reference picture sent
+        if self.observer is not None:
+            self.observer.frame(cam.cfg, frame)
         if cam.matcher is None or cam.frame_size != frame.size:  # first frame, or the stream changed size
             cam.frame_size = frame.size
             cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size)

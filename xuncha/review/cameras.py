@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -299,8 +300,10 @@ def worker_cameras(s: Session, worker: str, labels: list[str], now: datetime) ->
         preset = row.preset or ""
         latest = latest_version(s, row.id, preset)
         zones = ZoneSet.model_validate(latest.data) if latest else ZoneSet()
-        cameras.append(camera_config(_fields(row), zones).model_dump(mode="json", exclude_defaults=True))
         ref = s.get(ReferencePicture, (row.id, preset))
+        if ref is not None:  # the worker's view check compares its samples with it (relative to review_url)
+            zones.reference_image = f"/api/cameras/{quote(row.id)}/reference.jpg?preset={quote(preset)}"
+        cameras.append(camera_config(_fields(row), zones).model_dump(mode="json", exclude_defaults=True))
         if row.enabled and (
             ref is None
             or now - ref.taken_at >= REFERENCE_MAX_AGE

@@ -3,7 +3,8 @@
 POST /api/worker/health (worker token): a worker's `/health` camera entries; the answer lists the
 cameras whose current view an admin accepted. GET /camera-health (page) and /api/camera-health
 (JSON), filtered by region. POST /api/cameras/{id}/view/accept (admin): the worker takes the
-camera's current view as its new reference and its zones resume.
+camera's current view as its new reference and its zones resume; a registered camera's worker also
+sends that view as the camera's reference picture, which the view check uses from then on.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the routes' Annotated dependencies evaluated.
@@ -92,4 +93,8 @@ def add_health_routes(
         if rep is None or (rep.camera.get("view") or {}).get("state") != "changed":
             raise HTTPException(409, f"点位 {camera_id} 当前没有视角变化告警")
         board.request_accept(camera_id)
+        with st(request).sessions.begin() as s:  # a registered camera's worker then sends the accepted view
+            row = s.get(CameraRow, camera_id)
+            if row is not None:
+                row.reference_wanted_at = st(request).clock()
         return {"camera": camera_id, "accept_pending": True}
