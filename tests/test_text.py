@@ -70,7 +70,7 @@ def test_lines_of_one_poster_are_one_block_and_a_banner_is_a_long_line() -> None
         OcrLine("热烈庆祝开业大吉", 0.9, (50, 300, 370, 340)),
     ]
     blocks = group_lines(lines)
-    assert [b.text for b in blocks] == ["专业开锁 13812345678", "招聘", "热烈庆祝开业大吉"]
+    assert [b.text for b in blocks] == ["专业开锁 / 13812345678", "招聘", "热烈庆祝开业大吉"]
     assert blocks[0].phones == ("13812345678",) and blocks[0].box == (100, 100, 166, 128)
     assert [b.labels(480, TextParams()) for b in blocks] == [["phone_number", "text"], ["text"], ["banner", "text"]]
 
@@ -121,6 +121,21 @@ def test_passer_by_does_not_trigger_reads_and_periodic_reads_run() -> None:
     for i in range(25):
         stage.update(picture(100, person_x=(70 * i) % 660 if i else None))  # walking: never the same place twice
     assert ocr.calls == 3  # the reference read and one every 10 samples
+
+
+def test_partial_read_of_a_covered_poster_keeps_the_full_reading() -> None:
+    partial = OcrLine("锁 45678", 0.9, (440, 200, 480, 214))  # the left half hidden by a passer-by
+    other = OcrLine("招聘 13900001111", 0.9, (400, 200, 478, 214))
+    ocr = FakeOcr({100: [], 101: [POSTER], 102: [partial], 103: [other]})
+    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=1))
+    stage.update(picture(100))
+    stage.update(picture(101))
+    found = stage.update(picture(102))  # read again while covered
+    assert ocr.calls == 3 and {(d.label, d.text, d.box) for d in found} == {
+        ("phone_number", POSTER.text, POSTER.box),
+        ("text", POSTER.text, POSTER.box),
+    }
+    assert {d.text for d in stage.update(picture(103))} == {other.text}  # another poster there: a new reading
 
 
 def test_poster_partly_covered_is_reported_at_its_place_and_a_second_poster_is_a_second_block() -> None:
@@ -202,3 +217,10 @@ def test_worker_opens_one_clue_for_a_poster_put_up_on_real_footage(ocr, tmp_path
     assert "开锁" in (opened[0].text or "")
     ex1, ey1, ex2, ey2 = opened[0].box
     assert ex1 >= box[0] - 4 and ey1 >= box[1] - 4 and ex2 <= box[2] + 4 and ey2 <= box[3] + 4
+
+
+def test_numbers_on_two_lines_of_a_block_do_not_run_together() -> None:
+    (block,) = group_lines(
+        [OcrLine("贷款 18612345678", 0.9, (34, 44, 118, 62)), OcrLine("30 off", 0.9, (44, 64, 85, 80))]
+    )
+    assert block.phones == ("18612345678",)

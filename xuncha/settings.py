@@ -158,7 +158,8 @@ class WorkerConfig(BaseModel):
         return StationaryParams(**self.stationary)
 
     def text_params(self) -> TextParams:
-        return TextParams(**{k: int(v) if k in ("every_n", "min_gap") else v for k, v in self.text.items()})
+        whole = ("every_n", "min_gap", "ocr_min_side")
+        return TextParams(**{k: int(v) if k in whole else v for k, v in self.text.items()})
 
 
 def _resolve(base: Path, p: Path | None) -> Path | None:

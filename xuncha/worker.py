@@ -569,7 +569,7 @@ class Worker:
 
     def _read_text(self, image: np.ndarray) -> list[OcrLine]:
         if self._ocr is None:
-            self._ocr = RapidOcr(self.cfg.detectors.threads)
+            self._ocr = RapidOcr(self.cfg.detectors.threads, self.text_params.ocr_min_side)
         return self._ocr(image)
 
     # -- events ------------------------------------------------------------------------------

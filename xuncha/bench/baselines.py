@@ -33,6 +33,7 @@ class Opened:
     box: BoxXYXY
     open_ts: float
     first_ts: float
+    text: str = ""  # what the text stage read (text clues)
 
 
 def one_per_place(candidates: Sequence[Candidate], same_place: SamePlace = _SAME_PLACE) -> list[Candidate]:
@@ -51,7 +52,9 @@ class Naive:
     name = "naive"
 
     def step(self, ts: float, candidates: Sequence[Candidate]) -> list[Opened]:
-        return [Opened(c.zone_id, c.category, c.detection.box, ts, ts) for c in one_per_place(candidates)]
+        return [
+            Opened(c.zone_id, c.category, c.detection.box, ts, ts, c.detection.text) for c in one_per_place(candidates)
+        ]
 
 
 @dataclass(eq=False)
@@ -60,6 +63,7 @@ class _Track:
     category: str
     box: BoxXYXY  # follows the latest sighting, as a tracker's does
     first_ts: float
+    text: str = ""
     misses: int = 0
     fired: bool = False
 
@@ -94,17 +98,18 @@ class TrackerDwell:
         live: list[_Track] = []
         for ti, t in enumerate(self._tracks):
             if ti in assigned:
-                t.box, t.misses = candidates[assigned[ti]].detection.box, 0
+                d = candidates[assigned[ti]].detection
+                t.box, t.text, t.misses = d.box, d.text, 0
                 if not t.fired and ts - t.first_ts >= self._dwell_for(t.zone_id, t.category):
                     t.fired = True
-                    out.append(Opened(t.zone_id, t.category, t.box, ts, t.first_ts))
+                    out.append(Opened(t.zone_id, t.category, t.box, ts, t.first_ts, t.text))
                 live.append(t)
             elif t.misses < self.max_misses:
                 t.misses += 1
                 live.append(t)
         for ci, c in enumerate(candidates):
             if ci not in taken:
-                live.append(_Track(c.zone_id, c.category, c.detection.box, ts))
+                live.append(_Track(c.zone_id, c.category, c.detection.box, ts, text=c.detection.text))
         self._tracks = live
         return out
 
@@ -119,7 +124,7 @@ class XunchaConfirm:
 
     def step(self, ts: float, candidates: Sequence[Candidate]) -> list[Opened]:
         return [
-            Opened(t.violation.zone_id, t.violation.category, t.violation.best.detection.box, ts, t.violation.first.ts)
+            Opened(v.zone_id, v.category, v.best.detection.box, ts, v.first.ts, v.best.detection.text)
             for t in self.confirmer.step(ts, candidates)
-            if t.kind == "opened"
+            if t.kind == "opened" and (v := t.violation)
         ]

@@ -27,10 +27,12 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 
 def _precision(args: argparse.Namespace) -> int:
-    from xuncha.bench.precision import report_json, report_table, run_precision
+    from xuncha.bench.precision import phone_table, report_json, report_table, run_precision
 
     results = run_precision(args.specs, args.out, args.data, reuse=args.reuse)
     print(report_table(results))
+    if any(r.truth.get("violations") and "phone" in r.truth["violations"][0] for r in results):
+        print("\nPhone numbers read on the posters found:\n" + phone_table(results))
     path = args.json or args.out / "precision.json"
     path.write_text(json.dumps(report_json(results), indent=1, ensure_ascii=False))
     print(f"\n{len(results)} scenarios; JSON: {path}")

@@ -37,6 +37,7 @@ class Clue:
     box: BoxXYXY
     open_s: float
     first_s: float
+    text: str = ""  # what the text stage read (text clues)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from xuncha.detector.stationary import StationaryObjectModel
 from xuncha.settings import CameraConfig, WorkerConfig
 from xuncha.streams.file import FileSource
 from xuncha.taxonomy import Taxonomy
+from xuncha.text.ocr import RapidOcr, text_reference
+from xuncha.text.stage import Ocr, TextStage
 from xuncha.worker import fixtures_px
 from xuncha.zones.match import Candidate, ZoneMatcher
 
@@ -38,19 +40,29 @@ def load_detectors(cfg: WorkerConfig) -> list[OnnxDetector]:
     return [load_detector(ref, threads=cfg.detectors.threads, conf=cfg.detectors.conf) for ref in cfg.detectors.models]
 
 
-def samples(cfg: WorkerConfig, cam: CameraConfig, detectors: Sequence[OnnxDetector]) -> Iterator[Sample]:
-    """Per sampled frame of a file camera: its zone candidates, exactly as the worker computes them."""
+def samples(
+    cfg: WorkerConfig, cam: CameraConfig, detectors: Sequence[OnnxDetector], ocr: Ocr | None = None
+) -> Iterator[Sample]:
+    """Per sampled frame of a file camera: its zone candidates, exactly as the worker computes them
+    (`ocr` reads the zones with a text rule)."""
     if cam.start_time is None:
         raise ValueError(f"camera {cam.id}: the bench needs start_time so that clue times map to video time")
     tz = ZoneInfo(cfg.timezone)
     source = FileSource(cam.id, cam.source, cam.sample_interval_s, cam.start_time.timestamp())
     stationary = StationaryObjectModel(cfg.stationary_params()) if cfg.detectors.stationary else None
     matcher: ZoneMatcher | None = None
+    text: TextStage | None = None
     for frame in source.frames():
         dets = [d for det in detectors for d in det.detect([frame.image])[0]]
         if stationary is not None:
             dets = dets + stationary.update(frame.image, frame.ts)
-        matcher = matcher or ZoneMatcher(cam.zones, frame.size)
+        if matcher is None:
+            matcher = ZoneMatcher(cam.zones, frame.size)
+            if ocr is not None:
+                reference = text_reference(cam.zones, frame.size)
+                text = TextStage.for_zones(cam.zones, frame.size, ocr, cfg.text_params(), reference)
+        if text is not None:
+            dets = dets + text.update(frame.image)
         yield Sample(frame.ts, frame.size, matcher.match(dets, datetime.fromtimestamp(frame.ts, tz)))
 
 
@@ -64,7 +76,9 @@ def run_systems(cfg: WorkerConfig, taxonomy: Taxonomy, detectors: Sequence[OnnxD
     confirmer = Confirmer(cam.id, dwell, cfg.confirm_params(cam.sample_interval_s))
     systems = [XunchaConfirm(confirmer), TrackerDwell(dwell), Naive()]
     opened: dict[str, list[Opened]] = {s.name: [] for s in systems}
-    for i, s in enumerate(samples(cfg, cam, detectors)):
+    reads_text = any(r.is_text_rule for z in cam.zones.zones for r in z.all_rules)
+    ocr = RapidOcr(cfg.detectors.threads, cfg.text_params().ocr_min_side) if reads_text else None
+    for i, s in enumerate(samples(cfg, cam, detectors, ocr)):
         if i == 0:  # fixtures are normalised; the worker converts them at the first frame too
             confirmer.set_fixtures(fixtures_px(cam.fixtures, s.size))
         for system in systems:

@@ -6,16 +6,24 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from xuncha.bench.baselines import Opened
 from xuncha.bench.evaluate import Clue, Match, Metrics, TruthViolation, match, metrics, table
 from xuncha.bench.pipeline import SYSTEMS, load_detectors, run_systems
+from xuncha.bench.poster_scenarios import (
+    compose_poster_scenario,
+    is_poster_suite,
+    load_poster_suite,
+    phone_reads,
+    scenario_kind,
+)
 from xuncha.bench.scenarios import START, CutoutLibrary, compose, load_suite
 from xuncha.settings import load_worker_config
-from xuncha.taxonomy import load_taxonomy
+from xuncha.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger("xuncha.bench")
 
@@ -31,6 +39,7 @@ class ScenarioResult:
     violations: int
     matches: dict[str, Match]  # system -> match
     seconds: float
+    truth: dict  # the scenario's truth document
 
 
 def truth_violations(doc: dict) -> list[TruthViolation]:
@@ -42,7 +51,7 @@ def truth_violations(doc: dict) -> list[TruthViolation]:
 
 def to_clues(scenario: str, opened: Sequence[Opened]) -> list[Clue]:
     t0 = START.timestamp()
-    return [Clue(scenario, o.category, o.box, o.open_ts - t0, o.first_ts - t0) for o in opened]
+    return [Clue(scenario, o.category, o.box, o.open_ts - t0, o.first_ts - t0, o.text) for o in opened]
 
 
 def run_precision(
@@ -50,17 +59,15 @@ def run_precision(
 ) -> list[ScenarioResult]:
     """Every scenario of every suite file: compose (or reuse), run the three systems, match."""
     taxonomy = load_taxonomy(None)
-    cutouts = CutoutLibrary(data_dir / "datasets" / "street_trashbags")
     detectors: dict[tuple, list] = {}
     results: list[ScenarioResult] = []
     for spec in specs:
-        suite = load_suite(spec)
-        for sc in suite.scenarios:
+        for sc_id, kind, compose_it in _scenarios(spec, data_dir, out_dir, taxonomy):
             t = time.perf_counter()
-            truth_path = out_dir / f"{sc.id}.truth.json"
-            cfg_path = out_dir / f"{sc.id}.yaml"
-            if not (reuse and truth_path.is_file() and cfg_path.is_file() and (out_dir / f"{sc.id}.mp4").is_file()):
-                compose(suite, sc, data_dir / "footage", cutouts, out_dir, taxonomy)
+            truth_path = out_dir / f"{sc_id}.truth.json"
+            cfg_path = out_dir / f"{sc_id}.yaml"
+            if not (reuse and truth_path.is_file() and cfg_path.is_file() and (out_dir / f"{sc_id}.mp4").is_file()):
+                compose_it()
             doc = json.loads(truth_path.read_text())
             cfg, tax = load_worker_config(cfg_path)
             key = (tuple(cfg.detectors.models), cfg.detectors.conf, cfg.detectors.threads)
@@ -68,18 +75,61 @@ def run_precision(
                 detectors[key] = load_detectors(cfg)
             opened = run_systems(cfg, tax, detectors[key])
             truth = truth_violations(doc)
-            matches = {name: match(to_clues(sc.id, opened[name]), truth) for name in SYSTEMS}
-            r = ScenarioResult(sc.id, spec.stem, sc.kind, len(truth), matches, time.perf_counter() - t)
+            matches = {name: match(to_clues(sc_id, opened[name]), truth) for name in SYSTEMS}
+            r = ScenarioResult(sc_id, spec.stem, kind, len(truth), matches, time.perf_counter() - t, doc)
             results.append(r)
             log.info(
                 "%s (%s): %d violation(s); %s; %.1f s",
-                sc.id,
-                sc.kind,
+                sc_id,
+                kind,
                 len(truth),
                 ", ".join(f"{n} {_brief(m)}" for n, m in matches.items()),
                 r.seconds,
             )
     return results
+
+
+def _scenarios(spec: Path, data_dir: Path, out_dir: Path, taxonomy: Taxonomy) -> list[tuple[str, str, Callable]]:
+    """(id, kind, compose) of each scenario of a suite file: a poster suite or an object suite."""
+    footage = data_dir / "footage"
+    if is_poster_suite(spec):
+        ps = load_poster_suite(spec)
+        return [
+            (sc.id, scenario_kind(sc), partial(compose_poster_scenario, ps, sc, footage, out_dir))
+            for sc in ps.scenarios
+        ]
+    suite = load_suite(spec)
+    cutouts = CutoutLibrary(data_dir / "datasets" / "street_trashbags")
+    return [
+        (sc.id, sc.kind, partial(compose, suite, sc, footage, cutouts, out_dir, taxonomy)) for sc in suite.scenarios
+    ]
+
+
+def phone_rows(results: Sequence[ScenarioResult]) -> list[dict]:
+    """Per system: found violations with a phone number, and the share read exactly (all sizes; >= 12 px)."""
+    rows = []
+    for system in SYSTEMS:
+        reads = [x for r in results if r.truth.get("violations") for x in phone_reads(r.matches[system], r.truth)]
+        big = [ok for px, ok in reads if px >= 12]
+        rows.append(
+            {
+                "system": system,
+                "found_with_phone": len(reads),
+                "phone_exact": round(sum(ok for _, ok in reads) / len(reads), 2) if reads else None,
+                "found_with_phone_12px": len(big),
+                "phone_exact_12px": round(sum(big) / len(big), 2) if big else None,
+            }
+        )
+    return rows
+
+
+def phone_table(results: Sequence[ScenarioResult]) -> str:
+    head = "| system | found with a phone number | phone exact | found, text >= 12 px | phone exact >= 12 px |"
+    lines = [head, "|---|---|---|---|---|"]
+    for row in phone_rows(results):
+        cells = [row["system"], *(("-" if v is None else str(v)) for k, v in row.items() if k != "system")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _brief(m: Match) -> str:
@@ -102,6 +152,7 @@ def report_json(results: Sequence[ScenarioResult]) -> dict:
     return {
         "systems": list(SYSTEMS),
         "groups": [{"group": g, "system": s, **m.as_dict()} for g, s, m in grouped(results)],
+        "phone_numbers": phone_rows(results),
         "scenarios": [
             {
                 "scenario": r.scenario,

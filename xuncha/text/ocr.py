@@ -39,7 +39,7 @@ class RapidOcr:
     The textline-orientation classifier is off: posters and banners are upright.
     """
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, min_side: int = 480) -> None:
         if not ocr_available():
             raise RuntimeError("OCR is not installed: pip install 'xuncha[ocr]'")
         import rapidocr
@@ -48,6 +48,7 @@ class RapidOcr:
         params: dict[str, object] = {
             "Global.log_level": "warning",
             "EngineConfig.onnxruntime.intra_op_num_threads": threads or -1,
+            "Det.limit_side_len": min_side,  # with limit_type "min": smaller crops are scaled up to this
         }
         for stage, name in _MODEL_FILES.items():
             path = models / name

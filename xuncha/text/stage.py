@@ -9,7 +9,8 @@ it or a poster torn down makes it miss samples (confirmation tolerates a few) an
 a new read.
 
 Text at a reference place (read in the reference picture) is never reported, unless it now carries a
-phone number the reference text there did not have (a small ad pasted over a notice).
+phone number the reference text there did not have (a small ad pasted over a notice). A read that
+finds only part of a block read before at the same place (a passer-by in front) keeps the fuller one.
 
 >>> frame = np.zeros((480, 720, 3), np.uint8)
 >>> reads = iter([[], [OcrLine("开锁 13812345678", 0.9, (20, 20, 80, 32))]])
@@ -57,11 +58,14 @@ Ocr = Callable[[np.ndarray], list[OcrLine]]
 class TextParams:
     """Tuning of the text stage.
 
-    `every_n` 30: at a 2 s sample interval a zone is read once a minute (the cost goal is <= 20 % of a
-    camera's CPU); `min_gap` 5: a busy street re-triggers reads on change at most every 5 samples.
+    Reads on change find new posters; the periodic read is the safety net. `every_n` 90: at a 2 s sample
+    interval a zone is read every 3 minutes (a read costs ~15 detector passes; the goal is <= 20 % extra
+    CPU per camera, see bench/README.md); `min_gap` 5: a busy street re-triggers reads on change at most
+    every 5 samples. `ocr_min_side` 480: crops with a shorter side are scaled up to it for text
+    detection (RapidOCR's 736 doubles the cost and reads 10 px text no better, measured in the bench).
     """
 
-    every_n: int = 30
+    every_n: int = 90
     min_gap: int = 5
     diff_threshold: int = 25  # grey-level difference that counts as a changed pixel
     change_fraction: float = 0.004  # settled changed pixels (fraction of the zone) that schedule a read
@@ -70,10 +74,14 @@ class TextParams:
     min_score: float = 0.5
     banner_aspect: float = 5.0  # a banner is one line at least this many times as wide as high
     banner_min_height: float = 0.03  # ... with characters at least this fraction of the frame height
+    ocr_min_side: int = 480
 
     def __post_init__(self) -> None:
-        if self.every_n < 1 or self.min_gap < 1:
-            raise ValueError(f"text params: every_n and min_gap must be >= 1, got {self.every_n}, {self.min_gap}")
+        if self.every_n < 1 or self.min_gap < 1 or self.ocr_min_side < 32:
+            raise ValueError(
+                f"text params: every_n, min_gap must be >= 1 and ocr_min_side >= 32, got {self.every_n}, "
+                f"{self.min_gap}, {self.ocr_min_side}"
+            )
         for name in ("change_fraction", "hold_change", "min_score", "banner_min_height"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"text params: {name} must be in [0, 1], got {getattr(self, name)}")
@@ -122,7 +130,7 @@ def group_lines(lines: Sequence[OcrLine]) -> list[TextBlock]:
     blocks = []
     for members in groups.values():
         ls = [lines[i] for i in members]
-        text = " ".join(line.text for line in ls)
+        text = " / ".join(line.text for line in ls)  # "/" keeps digits of two lines from joining
         box = (
             min(line.box[0] for line in ls),
             min(line.box[1] for line in ls),
@@ -155,6 +163,17 @@ def is_reference(block: TextBlock, reference: Sequence[TextBlock]) -> bool:
     there = [r for r in reference if same_place(r.box, block.box)]
     known = {p for r in there for p in r.phones}
     return bool(there) and set(block.phones) <= known
+
+
+def carry(block: TextBlock, before: Sequence[TextBlock]) -> TextBlock:
+    """The earlier reading of the same place when this one is partial (a passer-by covers part of the
+    poster): it lost a phone number or most of the text. A poster partly covered is the same poster."""
+    for old in before:
+        if same_place(old.box, block.box) and (
+            set(old.phones) > set(block.phones) or len(block.text) < 0.7 * len(old.text)
+        ):
+            return old
+    return block
 
 
 @dataclass
@@ -226,7 +245,7 @@ class TextStage:
                 blocks = self._read(z, image)
                 if z.reference is None:
                     z.reference = blocks
-                z.blocks = [b for b in blocks if not is_reference(b, z.reference)]
+                z.blocks = [carry(b, z.blocks) for b in blocks if not is_reference(b, z.reference)]
                 z.snapshot, z.since = grey, 0
                 z.settled_at_read = None if z.settled is None else z.settled.copy()
             else:

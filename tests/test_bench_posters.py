@@ -1,0 +1,88 @@
+"""Poster scenarios: truth follows the items (violation / distractor, box where the video changed, phone)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import shared_file
+
+from xuncha.bench.evaluate import Clue, TruthViolation, match
+from xuncha.bench.poster_scenarios import PosterSuite, compose_poster_scenario, phone_reads, scenario_kind
+from xuncha.settings import load_worker_config
+
+pytest.importorskip("PIL", reason="the ocr extra (Pillow) is not installed")
+
+SUITE = {
+    "posters": True,
+    "duration_s": 90,
+    "sample_interval_s": 2,
+    "dwell_s": 60,
+    "clips": {
+        "sidewalk": {
+            "file": "sidewalk_bag_left.avi",
+            "segment": [0, 8.5],
+            "zone": [[0.69, 0.47], [1, 0.47], [1, 1], [0.69, 1]],
+        }
+    },
+    "scenarios": [
+        {
+            "id": "t-poster",
+            "clip": "sidewalk",
+            "items": [
+                {"kind": "poster", "lines": ["开锁", "13812345678"], "char_px": 12, "at": [600, 330], "start_s": 10},
+                {
+                    "kind": "poster",
+                    "lines": ["办证", "13912349999"],
+                    "char_px": 12,
+                    "at": [520, 400],
+                    "start_s": 10,
+                    "end_s": 40,
+                },
+                {"kind": "newspaper", "lines": ["招聘"], "char_px": 9, "at": [560, 300], "start_s": 20, "end_s": 50},
+            ],
+        }
+    ],
+}
+
+
+def test_composed_poster_scenario_truth_and_config(tmp_path: Path) -> None:
+    footage = shared_file("footage/sidewalk_bag_left.avi").parent
+    suite = PosterSuite.model_validate(SUITE)
+    sc = suite.scenarios[0]
+    truth = compose_poster_scenario(suite, sc, footage, tmp_path)
+    assert json.loads((tmp_path / "t-poster.truth.json").read_text()) == truth
+    (v,) = truth["violations"]
+    assert v["category"] == "0201" and v["phone"] == "13812345678" and v["char_px"] == 12 and v["end_s"] is None
+    assert [d["kind"] for d in truth["distractors"]] == ["poster", "newspaper"]  # torn down early; a reader
+    assert scenario_kind(sc) == "torn_down"
+    cap = cv2.VideoCapture(str(tmp_path / "t-poster.mp4"))
+    frames = [cap.read()[1] for _ in range(45)]
+    assert all(f is not None for f in frames)
+    before, after = frames[3].astype(int), frames[30].astype(int)  # 6 s and 60 s
+    changed = np.abs(after - before).max(axis=2) > 40
+    x1, y1, x2, y2 = (int(c) for c in v["box"])
+    assert changed[y1:y2, x1:x2].mean() > 0.3 and changed[:, :450].mean() < 0.01  # the poster, nothing else
+    cfg, _ = load_worker_config(tmp_path / "t-poster.yaml")
+    zone = cfg.cameras[0].zones.zones[0]
+    assert zone.scene == ["small_ads", "banner"] and zone.dwell_s == 60
+
+
+def test_phone_reads_count_found_posters_with_the_number_read_exactly() -> None:
+    truth = {
+        "violations": [
+            {"object": 0, "phone": "13812345678", "char_px": 12},
+            {"object": 1, "phone": None, "char_px": 16},
+        ]
+    }
+    violations = [TruthViolation("s", f"o{i}", "0201", (0, 0, 10, 10), 0, None) for i in (0, 1)]
+    clues = [
+        Clue("s", "0201", (0, 0, 10, 10), 70, 10, "开锁 138 1234 5678"),
+        Clue("s", "0201", (0, 0, 10, 10), 80, 10, "x"),
+    ]
+    assert phone_reads(match(clues, violations[:1]), truth) == [(12, True)]
+    wrong = [Clue("s", "0201", (0, 0, 10, 10), 70, 10, "开锁 13812345679")]
+    assert phone_reads(match(wrong, violations[:1]), truth) == [(12, False)]

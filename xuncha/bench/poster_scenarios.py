@@ -1,0 +1,227 @@
+"""Poster scenarios: small ads and banners put up on real footage, with hard negatives and exact truth.
+
+A suite file with a `posters:` section (bench/scenarios/text/posters.yaml) lists, per scenario, the items
+shown on one of the suite's clips: posters and banners (rendered in a CJK font, warped in perspective
+onto a wall, a bin or the utility box, with paper colour, blur and a passer-by in front of them) and
+hard negatives (a walker in a printed T-shirt, a person standing with a newspaper). The clip's own
+walkers are pasted back over the posters where they pass in front (foreground against the median).
+
+Truth: a poster or banner staying at least the zone's dwell plus 15 s is a violation (0201 / 0202),
+one gone at least 5 s before the dwell is a distractor; T-shirts and newspapers are distractors too.
+Each violation records the phone number printed on it and its character height, so the report can
+give the share of found posters whose number was read exactly, by text size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from xuncha.bench.evaluate import Match
+from xuncha.bench.posters import paste, poster_quad, render_poster
+from xuncha.bench.scenarios import START, BackgroundClip
+from xuncha.text.patterns import phone_numbers
+
+CATEGORY = {"poster": "0201", "banner": "0202"}
+CLIP_FPS = 5.0  # background clips are resampled to this before frames are picked
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClipSpec(_Spec):
+    file: str = Field(description="Footage file in the shared data's footage/")
+    segment: tuple[float, float] | None = Field(None, description="Seconds of the clip to loop back and forth")
+    zone: list[tuple[float, float]] = Field(description="The text zone (0-1 polygon): walls, boxes, bins")
+
+
+class Item(_Spec):
+    kind: Literal["poster", "banner", "tshirt", "newspaper"]
+    lines: list[str] = Field(min_length=1)
+    char_px: float = Field(gt=0, description="Character height in frame pixels")
+    at: tuple[float, float] = Field(description="Top-left corner in frame pixels (start point for a walker)")
+    to: tuple[float, float] | None = Field(None, description="tshirt: where the walker ends")
+    skew: float = 0.0
+    tilt: float = 0.0
+    blur: float = 0.0
+    paper: tuple[int, int, int] = (235, 235, 228)  # BGR
+    ink: tuple[int, int, int] = (25, 25, 25)
+    start_s: float = 0.0
+    end_s: float | None = None
+    cover: tuple[float, float, float] | None = Field(
+        None, description="A passer-by standing in front: (from s, to s, covered fraction of the width)"
+    )
+
+
+class PosterScenario(_Spec):
+    id: str
+    clip: str
+    items: list[Item] = Field(default_factory=list)
+
+
+class PosterSuite(_Spec):
+    posters: Literal[True] = Field(description="Marks a poster suite")
+    clips: dict[str, ClipSpec]
+    duration_s: float = 120.0
+    sample_interval_s: float = 2.0
+    dwell_s: float = 60.0
+    scenes: list[str] = ["small_ads", "banner"]
+    scenarios: list[PosterScenario]
+
+
+def is_poster_suite(path: Path) -> bool:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return isinstance(doc, dict) and bool(doc.get("posters"))
+
+
+def load_poster_suite(path: Path) -> PosterSuite:
+    return PosterSuite.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def _figure(lines: list[str], char_px: float, paper: tuple[int, int, int], print_scale: float) -> np.ndarray:
+    """A person seen from the front at CCTV scale: dark legs and head, a shirt (or paper) with print."""
+    sign = render_poster(lines, char_px, paper=paper)
+    h = int(sign.shape[0] / print_scale)
+    w = max(sign.shape[1] + 6, int(h * 0.45))
+    body = np.full((h, w, 3), (60, 55, 50), np.uint8)
+    y0, x0 = int(h * 0.22), (w - sign.shape[1]) // 2
+    body[y0 : y0 + sign.shape[0], x0 : x0 + sign.shape[1]] = sign
+    return body
+
+
+def _item_box(item: Item, image: np.ndarray) -> list[tuple[float, float]]:
+    return poster_quad(item.at[0], item.at[1], image.shape[1::-1], item.skew, item.tilt)
+
+
+def compose_poster_scenario(suite: PosterSuite, sc: PosterScenario, footage: Path, out_dir: Path) -> dict:
+    """Write `<id>.mp4` (one frame per sample), `<id>.truth.json` and `<id>.yaml`; return the truth."""
+    spec = suite.clips[sc.clip]
+    clip = BackgroundClip(footage / spec.file, CLIP_FPS, spec.segment)
+    median_grey = clip.median_grey
+    pictures = [
+        _figure(it.lines, it.char_px, it.paper, 0.35 if it.kind == "tshirt" else 0.5)
+        if it.kind in ("tshirt", "newspaper")
+        else render_poster(it.lines, it.char_px, it.paper, it.ink)
+        for it in sc.items
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video = out_dir / f"{sc.id}.mp4"
+    fps = 1.0 / suite.sample_interval_s
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), fps, clip.size)
+    boxes: dict[int, tuple[int, int, int, int]] = {}
+    n = int(suite.duration_s / suite.sample_interval_s)
+    for i in range(n):
+        t = i * suite.sample_interval_s
+        bg = clip.frame(int(t * CLIP_FPS))
+        grey = cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY)
+        walkers = cv2.dilate((cv2.absdiff(grey, median_grey) > 30).astype(np.uint8), np.ones((5, 5), np.uint8))
+        frame = bg.copy()
+        for k, (it, pic) in enumerate(zip(sc.items, pictures, strict=True)):
+            if t < it.start_s or (it.end_s is not None and t >= it.end_s):
+                continue
+            if it.kind == "tshirt" and it.to is not None and it.end_s is not None:
+                f = (t - it.start_s) / (it.end_s - it.start_s)
+                x, y = (it.at[0] + f * (it.to[0] - it.at[0]), it.at[1] + f * (it.to[1] - it.at[1]))
+                quad = poster_quad(x, y, pic.shape[1::-1])
+            else:
+                quad = _item_box(it, pic)
+            frame, box = paste(frame, pic, quad, it.blur)
+            boxes.setdefault(k, box)
+            if it.kind in ("poster", "banner"):
+                frame = np.where(walkers[..., None] > 0, bg, frame)  # the clip's walkers pass in front
+            if it.cover is not None and it.cover[0] <= t < it.cover[1]:
+                x1, y1, x2, y2 = box
+                cx = int(x1 + it.cover[2] * (x2 - x1))
+                top = max(0, y1 - (y2 - y1))
+                frame[top : min(frame.shape[0], y2 + (y2 - y1)), max(0, x1 - 4) : cx] = (70, 62, 58)
+        writer.write(frame)
+    writer.release()
+    truth = truth_doc(suite, sc, clip.size, boxes)
+    (out_dir / f"{sc.id}.truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
+    (out_dir / f"{sc.id}.yaml").write_text(
+        yaml.safe_dump(worker_doc(suite, sc, video.name), allow_unicode=True), encoding="utf-8"
+    )
+    return truth
+
+
+def truth_doc(suite: PosterSuite, sc: PosterScenario, size: tuple[int, int], boxes: dict[int, tuple]) -> dict:
+    violations, distractors = [], []
+    for k, it in enumerate(sc.items):
+        if k not in boxes:
+            continue
+        stay = (it.end_s if it.end_s is not None else suite.duration_s) - it.start_s
+        phones = phone_numbers(" ".join(it.lines))
+        entry = {
+            "object": k,
+            "kind": it.kind,
+            "category": CATEGORY.get(it.kind),
+            "box": [float(c) for c in boxes[k]],
+            "start_s": it.start_s,
+            "end_s": it.end_s,
+            "phone": phones[0] if phones else None,
+            "char_px": it.char_px,
+        }
+        if it.kind in CATEGORY and stay >= suite.dwell_s + 15:
+            violations.append(entry)
+        elif it.kind in CATEGORY and stay > suite.dwell_s - 5:
+            raise ValueError(f"{sc.id}: item {k} stays {stay:.0f} s, too close to the dwell to score")
+        else:
+            distractors.append(entry)
+    return {
+        "scenario": sc.id,
+        "kind": scenario_kind(sc),
+        "video": f"{sc.id}.mp4",
+        "frame_size": list(size),
+        "start_time": START.isoformat(),
+        "violations": violations,
+        "distractors": distractors,
+    }
+
+
+def scenario_kind(sc: PosterScenario) -> str:
+    kinds = {it.kind for it in sc.items}
+    if "banner" in kinds:
+        return "banner"
+    if any(it.end_s is not None for it in sc.items if it.kind == "poster"):
+        return "torn_down"
+    if kinds & {"tshirt", "newspaper"}:
+        return "person_with_print"
+    if "poster" in kinds:
+        return "poster_covered" if any(it.cover for it in sc.items) else "poster"
+    return "signs_only"
+
+
+def worker_doc(suite: PosterSuite, sc: PosterScenario, video_name: str) -> dict:
+    zone = {"id": "text", "name": "墙面与箱体", "polygon": [list(p) for p in suite.clips[sc.clip].zone]}
+    return {
+        "data_dir": f"var/{sc.id}",
+        "detectors": {"models": [], "stationary": False},
+        "cameras": [
+            {
+                "id": sc.id,
+                "name": sc.id,
+                "source": video_name,
+                "sample_interval_s": suite.sample_interval_s,
+                "start_time": START.isoformat(),
+                "zones": [zone | {"scene": suite.scenes, "dwell_s": suite.dwell_s}],
+            }
+        ],
+    }
+
+
+def phone_reads(match: Match, truth: dict) -> list[tuple[float, bool]]:
+    """For each found violation with a phone number: (its character height, number read exactly)."""
+    by_id = {f"o{v['object']}": v for v in truth["violations"]}
+    out = []
+    for mc in match.clues:
+        v = by_id.get(mc.violation or "")
+        if mc.outcome == "tp" and v is not None and v.get("phone"):
+            out.append((v["char_px"], v["phone"] in phone_numbers(mc.clue.text)))
+    return out
