@@ -49,9 +49,12 @@ def test_clue_whose_object_was_first_seen_after_the_violation_ended_is_a_false_p
     assert metrics([mt]).recall == 0.0
 
 
-def test_wrong_category_or_wrong_place_is_a_false_positive() -> None:
-    mt = match([c(BAG, 30, category="0102"), c(shifted(BAG, 200), 31)], [v("bag", BAG)])
-    assert [x.outcome for x in mt.clues] == ["fp", "fp"]
+def test_wrong_place_is_a_false_positive_and_wrong_category_a_found_violation_counted_apart() -> None:
+    mt = match([c(shifted(BAG, 200), 29), c(BAG, 30, category="0102")], [v("bag", BAG)])
+    assert [(x.outcome, x.category_ok) for x in mt.clues] == [("fp", False), ("tp", False)]
+    right = match([c(BAG, 30, category="0102")], [v("bag", BAG, category="0102")])
+    m = metrics([mt, right])
+    assert (m.tp, m.category_ok, m.category_correct, m.fp_per_scenario) == (2, 1, 0.5, 0.5)
 
 
 def test_a_clue_on_part_of_a_pile_matches_by_overlap_of_the_smaller_box() -> None:

@@ -27,12 +27,16 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 
 def _precision(args: argparse.Namespace) -> int:
-    from xuncha.bench.precision import phone_table, report_json, report_table, run_precision
+    from xuncha.bench.precision import phone_table, report_json, report_table, run_precision, stationary_ms_median
 
-    results = run_precision(args.specs, args.out, args.data, reuse=args.reuse)
+    stationary = {"width": args.stationary_width} if args.stationary_width else None
+    results = run_precision(
+        args.specs, args.out, args.data, reuse=args.reuse, stationary=stationary, add_models=args.add_model
+    )
     print(report_table(results))
     if any(r.truth.get("violations") and "phone" in r.truth["violations"][0] for r in results):
         print("\nPhone numbers read on the posters found:\n" + phone_table(results))
+    print(f"\nstationary model: median {stationary_ms_median(results)} CPU ms per sample")
     path = args.json or args.out / "precision.json"
     path.write_text(json.dumps(report_json(results), indent=1, ensure_ascii=False))
     print(f"\n{len(results)} scenarios; JSON: {path}")
@@ -73,6 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("specs", nargs="+", type=Path, metavar="SPEC", help="suite YAML (bench/scenarios/*.yaml)")
     q.add_argument("--reuse", action="store_true", help="reuse videos already composed in --out")
     q.add_argument("--json", type=Path, help="JSON report path (default OUT/precision.json)")
+    q.add_argument("--stationary-width", type=int, help="working width of the stationary model (default: its own)")
+    q.add_argument(
+        "--add-model", action="append", default=[], metavar="REF", help="add a detector (card or .onnx) to every run"
+    )
     common(q)
     q.set_defaults(func=_precision)
 

@@ -1,9 +1,11 @@
 """Match clues to ground truth and count what an operator would see (pure).
 
 Clues are taken in the order they opened. A clue is a true positive when it is the first to
-overlap a violation of its category (IoU or overlap-of-the-smaller-box over a threshold) that had
-started when the clue opened and had not ended before the clue's first sighting; a later clue for
-an already-found violation is a duplicate (wasted review); any other clue is a false positive.
+overlap a violation (IoU or overlap-of-the-smaller-box over a threshold) that had started when the
+clue opened and had not ended before the clue's first sighting; a later clue for an already-found
+violation is a duplicate (wasted review); any other clue is a false positive. Whether a true
+positive names the violation's category is counted apart (`category_correct`): an operator can
+re-type a wrong category, but dispatch sends it to the wrong department if nobody does.
 
 Precision is the 立案率 operators would see: every clue is reviewed and only true positives become
 cases, so duplicates count against it (`precision_unique` leaves them out, for comparison).
@@ -11,8 +13,8 @@ cases, so duplicates count against it (`precision_unique` leaves them out, for c
 >>> v = [TruthViolation("s", "v0", "0507", (100, 100, 150, 150), 10.0, None)]
 >>> c = [Clue("s", "0507", (102, 98, 149, 152), 30.0, 12.0), Clue("s", "0507", (0, 0, 20, 20), 31.0, 20.0)]
 >>> m = match(c, v)
->>> [o.outcome for o in m.clues], m.found
-(['tp', 'fp'], {'v0': 20.0})
+>>> [o.outcome for o in m.clues], m.found, m.clues[0].category_ok
+(['tp', 'fp'], {'v0': 20.0}, True)
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class MatchedClue:
     clue: Clue
     outcome: Outcome
     violation: str | None
+    category_ok: bool = False  # a true positive naming the violation's category
 
 
 @dataclass
@@ -82,16 +85,13 @@ def match(clues: Sequence[Clue], violations: Sequence[TruthViolation], params: M
         hits = [
             v
             for v in violations
-            if v.category == c.category
-            and params.overlaps(c.box, v.box)
-            and c.open_s >= v.start_s
-            and (v.end_s is None or c.first_s <= v.end_s)
+            if params.overlaps(c.box, v.box) and c.open_s >= v.start_s and (v.end_s is None or c.first_s <= v.end_s)
         ]
         fresh = [v for v in hits if v.id not in out.found]
         if fresh:
             v = max(fresh, key=lambda v: (iou(c.box, v.box), -v.start_s))
             out.found[v.id] = c.open_s - v.start_s
-            out.clues.append(MatchedClue(c, "tp", v.id))
+            out.clues.append(MatchedClue(c, "tp", v.id, c.category == v.category))
         elif hits:
             out.clues.append(MatchedClue(c, "dup", hits[0].id))
         else:
@@ -108,6 +108,16 @@ class Metrics:
     violations: int
     latency_median_s: float | None
     latency_max_s: float | None
+    category_ok: int = 0
+    scenarios: int = 0
+
+    @property
+    def category_correct(self) -> float | None:
+        return self.category_ok / self.tp if self.tp else None
+
+    @property
+    def fp_per_scenario(self) -> float | None:
+        return self.fp / self.scenarios if self.scenarios else None
 
     @property
     def precision(self) -> float | None:
@@ -136,6 +146,8 @@ class Metrics:
             "precision_unique": _r(self.precision_unique),
             "recall": _r(self.recall),
             "dup_per_violation": _r(self.dup_per_violation),
+            "category_correct": _r(self.category_correct),
+            "fp_per_scenario": _r(self.fp_per_scenario),
             "latency_median_s": _r(self.latency_median_s),
             "latency_max_s": _r(self.latency_max_s),
         }
@@ -158,6 +170,8 @@ def metrics(matches: Iterable[Match]) -> Metrics:
         violations=sum(m.violations for m in ms),
         latency_median_s=statistics.median(lat) if lat else None,
         latency_max_s=max(lat) if lat else None,
+        category_ok=sum(c.category_ok for m in ms for c in m.clues),
+        scenarios=len(ms),
     )
 
 
@@ -169,13 +183,14 @@ def table(rows: Sequence[tuple[str, str, Metrics]]) -> str:
     """A Markdown table, one row per (group, system)."""
     head = (
         "| group | system | clues | TP | dup | FP | violations | precision | prec. w/o dup | recall "
-        "| dup/violation | latency median s | latency max s |"
+        "| category correct | FP/scenario | dup/violation | latency median s | latency max s |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for group, system, m in rows:
         lines.append(
             f"| {group} | {system} | {m.clues} | {m.tp} | {m.dup} | {m.fp} | {m.violations} "
-            f"| {_fmt(m.precision)} | {_fmt(m.precision_unique)} | {_fmt(m.recall)} | {_fmt(m.dup_per_violation)} "
+            f"| {_fmt(m.precision)} | {_fmt(m.precision_unique)} | {_fmt(m.recall)} | {_fmt(m.category_correct)} "
+            f"| {_fmt(m.fp_per_scenario)} | {_fmt(m.dup_per_violation)} "
             f"| {_fmt(m.latency_median_s, '{:.0f}')} | {_fmt(m.latency_max_s, '{:.0f}')} |"
         )
     return "\n".join(lines)

@@ -8,6 +8,7 @@ xuncha column opens the same clues as a real `Worker` run on the same scenario.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,10 +42,15 @@ def load_detectors(cfg: WorkerConfig) -> list[OnnxDetector]:
 
 
 def samples(
-    cfg: WorkerConfig, cam: CameraConfig, detectors: Sequence[OnnxDetector], ocr: Ocr | None = None
+    cfg: WorkerConfig,
+    cam: CameraConfig,
+    detectors: Sequence[OnnxDetector],
+    ocr: Ocr | None = None,
+    stationary_ms: list[float] | None = None,
 ) -> Iterator[Sample]:
     """Per sampled frame of a file camera: its zone candidates, exactly as the worker computes them
-    (`ocr` reads the zones with a text rule)."""
+    (`ocr` reads the zones with a text rule; `stationary_ms` collects the stationary model's CPU
+    milliseconds per sample)."""
     if cam.start_time is None:
         raise ValueError(f"camera {cam.id}: the bench needs start_time so that clue times map to video time")
     tz = ZoneInfo(cfg.timezone)
@@ -55,7 +61,10 @@ def samples(
     for frame in source.frames():
         dets = [d for det in detectors for d in det.detect([frame.image])[0]]
         if stationary is not None:
+            t0 = time.process_time()
             dets = dets + stationary.update(frame.image, frame.ts)
+            if stationary_ms is not None:
+                stationary_ms.append(1000 * (time.process_time() - t0))
         if matcher is None:
             matcher = ZoneMatcher(cam.zones, frame.size)
             if ocr is not None:
@@ -66,7 +75,12 @@ def samples(
         yield Sample(frame.ts, frame.size, matcher.match(dets, datetime.fromtimestamp(frame.ts, tz)))
 
 
-def run_systems(cfg: WorkerConfig, taxonomy: Taxonomy, detectors: Sequence[OnnxDetector]) -> dict[str, list[Opened]]:
+def run_systems(
+    cfg: WorkerConfig,
+    taxonomy: Taxonomy,
+    detectors: Sequence[OnnxDetector],
+    stationary_ms: list[float] | None = None,
+) -> dict[str, list[Opened]]:
     """Opened clues of each system on the config's (single) camera."""
     (cam,) = [c for c in cfg.cameras if c.enabled]
 
@@ -78,7 +92,7 @@ def run_systems(cfg: WorkerConfig, taxonomy: Taxonomy, detectors: Sequence[OnnxD
     opened: dict[str, list[Opened]] = {s.name: [] for s in systems}
     reads_text = any(r.is_text_rule for z in cam.zones.zones for r in z.all_rules)
     ocr = RapidOcr(cfg.detectors.threads, cfg.text_params().ocr_min_side) if reads_text else None
-    for i, s in enumerate(samples(cfg, cam, detectors, ocr)):
+    for i, s in enumerate(samples(cfg, cam, detectors, ocr, stationary_ms)):
         if i == 0:  # fixtures are normalised; the worker converts them at the first frame too
             confirmer.set_fixtures(fixtures_px(cam.fixtures, s.size))
         for system in systems:

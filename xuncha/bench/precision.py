@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,11 +36,14 @@ SHARED_DATA = Path(os.environ.get("XUNCHA_SHARED_DATA", REPO.parent / "shared" /
 class ScenarioResult:
     scenario: str
     suite: str
+    clip: str
+    scene: str | None
     kind: str
     violations: int
     matches: dict[str, Match]  # system -> match
     seconds: float
     truth: dict  # the scenario's truth document
+    stationary_ms: list[float]
 
 
 def truth_violations(doc: dict) -> list[TruthViolation]:
@@ -55,14 +59,24 @@ def to_clues(scenario: str, opened: Sequence[Opened]) -> list[Clue]:
 
 
 def run_precision(
-    specs: Sequence[Path], out_dir: Path, data_dir: Path = SHARED_DATA, *, reuse: bool = False
+    specs: Sequence[Path],
+    out_dir: Path,
+    data_dir: Path = SHARED_DATA,
+    *,
+    reuse: bool = False,
+    stationary: dict[str, float] | None = None,
+    add_models: Sequence[str] = (),
 ) -> list[ScenarioResult]:
-    """Every scenario of every suite file: compose (or reuse), run the three systems, match."""
+    """Every scenario of every suite file: compose (or reuse), run the three systems, match.
+
+    `stationary` overrides the stationary model's parameters and `add_models` adds detectors to
+    every scenario's worker config (the same candidates then reach all three systems).
+    """
     taxonomy = load_taxonomy(None)
     detectors: dict[tuple, list] = {}
     results: list[ScenarioResult] = []
     for spec in specs:
-        for sc_id, kind, compose_it in _scenarios(spec, data_dir, out_dir, taxonomy):
+        for sc_id, kind, clip, scene, compose_it in _scenarios(spec, data_dir, out_dir, taxonomy):
             t = time.perf_counter()
             truth_path = out_dir / f"{sc_id}.truth.json"
             cfg_path = out_dir / f"{sc_id}.yaml"
@@ -70,13 +84,20 @@ def run_precision(
                 compose_it()
             doc = json.loads(truth_path.read_text())
             cfg, tax = load_worker_config(cfg_path)
+            if stationary or add_models:
+                detectors_cfg = cfg.detectors.model_copy(update={"models": [*cfg.detectors.models, *add_models]})
+                params = {**cfg.stationary, **(stationary or {})}
+                cfg = cfg.model_copy(update={"stationary": params, "detectors": detectors_cfg})
             key = (tuple(cfg.detectors.models), cfg.detectors.conf, cfg.detectors.threads)
             if key not in detectors:
                 detectors[key] = load_detectors(cfg)
-            opened = run_systems(cfg, tax, detectors[key])
+            ms: list[float] = []
+            opened = run_systems(cfg, tax, detectors[key], ms)
             truth = truth_violations(doc)
             matches = {name: match(to_clues(sc_id, opened[name]), truth) for name in SYSTEMS}
-            r = ScenarioResult(sc_id, spec.stem, kind, len(truth), matches, time.perf_counter() - t, doc)
+            r = ScenarioResult(
+                sc_id, spec.stem, clip, scene, kind, len(truth), matches, time.perf_counter() - t, doc, ms
+            )
             results.append(r)
             log.info(
                 "%s (%s): %d violation(s); %s; %.1f s",
@@ -89,19 +110,24 @@ def run_precision(
     return results
 
 
-def _scenarios(spec: Path, data_dir: Path, out_dir: Path, taxonomy: Taxonomy) -> list[tuple[str, str, Callable]]:
-    """(id, kind, compose) of each scenario of a suite file: a poster suite or an object suite."""
+def _scenarios(
+    spec: Path, data_dir: Path, out_dir: Path, taxonomy: Taxonomy
+) -> list[tuple[str, str, str, str | None, Callable]]:
+    """(id, kind, clip, scene, compose) of each scenario of a suite file: a poster suite or an object suite."""
     footage = data_dir / "footage"
     if is_poster_suite(spec):
         ps = load_poster_suite(spec)
+        scene = "+".join(ps.scenes)
         return [
-            (sc.id, scenario_kind(sc), partial(compose_poster_scenario, ps, sc, footage, out_dir))
+            (sc.id, scenario_kind(sc), sc.clip, scene, partial(compose_poster_scenario, ps, sc, footage, out_dir))
             for sc in ps.scenarios
         ]
     suite = load_suite(spec)
     cutouts = CutoutLibrary(data_dir / "datasets" / "street_trashbags")
+    clip = suite.background.clip
     return [
-        (sc.id, sc.kind, partial(compose, suite, sc, footage, cutouts, out_dir, taxonomy)) for sc in suite.scenarios
+        (sc.id, sc.kind, clip, suite.scene, partial(compose, suite, sc, footage, cutouts, out_dir, taxonomy))
+        for sc in suite.scenarios
     ]
 
 
@@ -138,25 +164,38 @@ def _brief(m: Match) -> str:
 
 
 def grouped(results: Sequence[ScenarioResult]) -> list[tuple[str, str, Metrics]]:
-    """Rows per kind, per suite and overall, for each system."""
+    """Rows per kind, per suite, per clip, per scene and overall, for each system."""
     groups: dict[str, list[ScenarioResult]] = {}
     for r in results:
         groups.setdefault(f"kind {r.kind}", []).append(r)
     for r in results:
         groups.setdefault(f"suite {r.suite}", []).append(r)
+    for r in results:
+        groups.setdefault(f"clip {r.clip}", []).append(r)
+    for r in results:
+        if r.scene:
+            groups.setdefault(f"scene {r.scene}", []).append(r)
     groups["all"] = list(results)
     return [(g, s, metrics(r.matches[s] for r in rs)) for g, rs in groups.items() for s in SYSTEMS]
+
+
+def stationary_ms_median(results: Sequence[ScenarioResult]) -> float | None:
+    ms = [v for r in results for v in r.stationary_ms]
+    return round(statistics.median(ms), 2) if ms else None
 
 
 def report_json(results: Sequence[ScenarioResult]) -> dict:
     return {
         "systems": list(SYSTEMS),
+        "stationary_ms_median": stationary_ms_median(results),
         "groups": [{"group": g, "system": s, **m.as_dict()} for g, s, m in grouped(results)],
         "phone_numbers": phone_rows(results),
         "scenarios": [
             {
                 "scenario": r.scenario,
                 "suite": r.suite,
+                "clip": r.clip,
+                "scene": r.scene,
                 "kind": r.kind,
                 "violations": r.violations,
                 "seconds": round(r.seconds, 1),
@@ -167,6 +206,8 @@ def report_json(results: Sequence[ScenarioResult]) -> dict:
                             {
                                 "outcome": c.outcome,
                                 "violation": c.violation,
+                                "category": c.clue.category,
+                                "category_ok": c.category_ok,
                                 "box": [round(v, 1) for v in c.clue.box],
                                 "open_s": round(c.clue.open_s, 2),
                                 "first_s": round(c.clue.first_s, 2),

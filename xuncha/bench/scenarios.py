@@ -45,7 +45,19 @@ VIOLATION_MARGIN_S = 15.0  # time beyond the dwell for the stationary model (~4 
 SHORT_MARGIN_S = 5.0  # a distractor that leaves is gone this long before its dwell would end
 FG_THRESHOLD = 25  # grey levels from the clip's median that make a pixel foreground (a person)
 Kind = Literal[
-    "dumped", "taken", "returned", "multi", "light_slow", "light_sudden", "shake", "outside", "standing", "crowd"
+    "dumped",
+    "taken",
+    "returned",
+    "multi",
+    "light_slow",
+    "light_sudden",
+    "shake",
+    "outside",
+    "standing",
+    "crowd",
+    "near",
+    "edge",
+    "hard_negative",
 ]
 
 
@@ -83,6 +95,11 @@ class ObjectSpec(_Spec):
         "(the same violation: one case for operators)",
     )
     scale: float = Field(1.0, gt=0, le=4, description="Size relative to the perspective reference")
+    category: str | None = Field(
+        None,
+        description="What a clue for it should be named, when it is a violation; empty = the category of the "
+        "zone's first rule (a bag in a zone with the exposed_garbage scene: 0102)",
+    )
     shadow: bool = True
     cutout: str | None = Field(None, description="'<label file stem>#<line>'; empty = chosen by the seed")
 
@@ -118,6 +135,7 @@ class ScenarioSpec(_Spec):
 
 
 class Suite(_Spec):
+    scene: str | None = Field(None, description="The scene this suite measures (a group in the report)")
     background: Background
     fps: float = Field(5.0, gt=0, le=30, description="Output frame rate")
     duration_s: float = Field(60.0, gt=0)
@@ -169,7 +187,7 @@ def classify(suite: Suite, sc: ScenarioSpec, taxonomy: Taxonomy) -> list[tuple[s
         if zone is None:
             out.append((None, None, False, "outside every zone"))
             continue
-        category = zone.all_rules[0].category
+        category = o.category or zone.all_rules[0].category
         dwell = zone.dwell(category, taxonomy)
         if present >= dwell + VIOLATION_MARGIN_S:
             out.append((zone.id, category, True, f"in zone {zone.id} for {present:.0f} s >= dwell {dwell:.0f} s"))

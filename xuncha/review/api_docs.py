@@ -177,9 +177,7 @@ def route_roles(route: APIRoute) -> set[str]:
 
 
 def described_routes(app: FastAPI) -> list[APIRoute]:
-    return [
-        r for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema and route_roles(r) & set(SERVICES)
-    ]
+    return [r for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema and route_roles(r) & set(SERVICES)]
 
 
 def openapi(app: FastAPI) -> dict[str, Any]:
