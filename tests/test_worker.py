@@ -202,7 +202,7 @@ def test_a_camera_whose_samples_fail_does_not_stop_the_others(tmp_path: Path, mo
     shared_file("models/yolox_nano_coco.onnx")
     video = shared_file("footage/shopping_street.mp4")
     whole = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
-    people = [rule("0508", ["person"], dwell_s=0)]
+    people = [rule("0508", ["person"], dwell_s=0), rule("0507", ["static_object"])]
     cfg = WorkerConfig.model_validate(
         {
             "data_dir": str(tmp_path),
@@ -315,3 +315,28 @@ def test_broker_outage_costs_the_loop_one_failed_publish_and_loses_nothing(
     run(tmp_path, [camera("cam", tmp_path / "nothing.mp4", whole, [rule("0508", ["person"])])], broker_url=url)
     got = collect_events(url, limit=len(events) + 1, timeout=1.0)
     assert [e.event_id for e in got] == [e.event_id for e in events]
+
+
+def test_a_model_runs_only_for_cameras_whose_zones_use_its_labels(tmp_path: Path) -> None:
+    shared_file("models/yolox_nano_coco.onnx")
+    video = shared_file("footage/shopping_street.mp4")
+    whole = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    cfg = WorkerConfig.model_validate(
+        {
+            "data_dir": str(tmp_path),
+            "detectors": {"models": ["yolox_nano_coco"]},
+            "cameras": [
+                camera("stalls", video, whole, [rule("0508", ["person"], dwell_s=0)]),
+                camera("piles", video, whole, [rule("0507", ["static_object"])]),
+            ],
+        }
+    )
+    cfg, taxonomy = resolve_config(cfg, tmp_path, "test")
+    worker = Worker(cfg, taxonomy)
+    (det,) = worker.detectors
+    seen: list[int] = []
+    detect = det.detect
+    det.detect = lambda images: seen.append(len(images)) or detect(images)  # type: ignore[method-assign]
+    summary = worker.run(once=True)
+    # COCO runs on the 5 samples of the camera that looks for people, never on the static-object-only one.
+    assert sum(seen) == 5 and summary.samples == 10 and opened(summary, "stalls")

@@ -218,7 +218,9 @@ class Worker:
                 self.cfg.confirm_params(cam.sample_interval_s),
             ),
             place=resolve_place(cam.region, location, self.regions),
-            stationary=StationaryObjectModel(self.stationary_params) if self.cfg.detectors.stationary else None,
+            stationary=StationaryObjectModel(self.stationary_params)
+            if self.cfg.detectors.stationary and STATIONARY_LABEL in cam.zones.labels_used()
+            else None,
             view=ViewGuard.for_camera(
                 cam.id, cam.zones.reference_image, self.metrics.view_changed, ViewParams(), self._review_token()
             ),
@@ -515,19 +517,23 @@ class Worker:
         if running is not None and running[0].view is not None:
             running[0].view.accept()
 
-    def _detect(self, frames: list[Frame]) -> list[list[Detection]]:
-        found: list[list[Detection]] = [[] for _ in frames]
+    def _detect(self, batch: list[tuple[Camera, Frame]]) -> list[list[Detection]]:
+        """Each model on the frames of the cameras whose zones use one of its labels (a garbage model
+        costs nothing on cameras that watch only parking), batched across cameras."""
+        found: list[list[Detection]] = [[] for _ in batch]
         size = self.cfg.detectors.batch_size
         for det in self.detectors:
-            for i in range(0, len(frames), size):
-                chunk = frames[i : i + size]
-                for j, dets in enumerate(det.detect([f.image for f in chunk])):
-                    found[i + j].extend(dets)
+            mine = set(det.labels)
+            todo = [i for i, (cam, _) in enumerate(batch) if not mine.isdisjoint(cam.cfg.zones.labels_used())]
+            for k in range(0, len(todo), size):
+                chunk = todo[k : k + size]
+                for i, dets in zip(chunk, det.detect([batch[i][1].image for i in chunk]), strict=True):
+                    found[i].extend(dets)
         return found
 
     def _process(self, batch: list[tuple[Camera, Frame]], emit: Callable[[ClueEvent], None]) -> None:
         t0 = time.perf_counter()
-        found = self._detect([f for _, f in batch])
+        found = self._detect(batch)
         self.metrics.inference.observe(time.perf_counter() - t0)
         self.metrics.batch.observe(len(batch))
         for (cam, frame), dets in zip(batch, found, strict=True):

@@ -243,6 +243,17 @@ class ZoneSet(BaseModel):
                 return z
         raise KeyError(zone_id)
 
+    def labels_used(self) -> frozenset[str]:
+        """Every label the enabled zones' rules look at (labels, exclude_labels, with_labels): a model
+        none of whose labels is here need not run on this camera."""
+        return frozenset(
+            lab
+            for z in self.zones
+            if z.enabled
+            for r in z.all_rules
+            for lab in (*r.labels, *r.exclude_labels, *r.with_labels)
+        )
+
 
 def check_zone_set(camera_id: str, zone_set: ZoneSet, taxonomy: Taxonomy) -> None:
     """Check that every rule's category exists in the taxonomy (disabled zones too: they may be re-enabled).
