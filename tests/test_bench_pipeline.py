@@ -44,5 +44,5 @@ def test_bench_xuncha_column_is_what_the_worker_reports(tmp_path: Path) -> None:
     # The naive baseline sees the same candidates every sample: never fewer clues than xuncha.
     assert len(result.matches["naive"].clues) >= len(result.matches["xuncha"].clues)
     doc = report_json([result])
-    assert {g["group"] for g in doc["groups"]} == {"kind multi", "suite one", "all"}
+    assert {g["group"] for g in doc["groups"]} == {"kind multi", "suite one", "clip sidewalk_bag_left.avi", "all"}
     assert "| all | xuncha |" in report_table([result])
