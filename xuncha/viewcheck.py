@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 Verdict = Literal["same", "moved", "lost", "blank"]
+SUGGEST_OVER = 15  # the suggested shift is the median move of up to this many recent checks
 Affine = tuple[tuple[float, float, float], tuple[float, float, float]]  # 2x3, normalised 0-1 coordinates
 
 
@@ -186,25 +187,33 @@ class ViewCheck:
         self._hits = 0
         if not self._misses:
             self._first_miss = ts
-        self._misses.append(m)
+        self._misses = [*self._misses, m][-max(self.params.lost_after, SUGGEST_OVER) :]
         # A consistent move is strong evidence; a view that matches nothing may be a passing truck.
         recent = self._misses[-self.params.changed_after :]
         moved = len(recent) == self.params.changed_after and all(x.verdict == "moved" for x in recent)
-        if moved or len(self._misses) >= self.params.lost_after:
+        if moved or self.status.paused or len(self._misses) >= self.params.lost_after:
             since = self.status.since if self.status.paused else self._first_miss
-            self.status = ViewStatus("changed", since, m, self._suggest(recent) if moved else None)
+            self.status = ViewStatus("changed", since, m, self._suggest(self._misses[-SUGGEST_OVER:]))
         else:
-            self.status = ViewStatus(self.status.state, self.status.since, m, self.status.suggestion)
+            self.status = ViewStatus("ok", None, m, None)
         return self.status
 
     def _suggest(self, misses: list[ViewMatch]) -> Affine | None:
-        """The median transform when every recent miss is a small move that agrees with the others."""
-        arr = np.array([m.transform for m in misses])
-        med = np.median(arr, axis=0)
-        if np.abs(arr[:, :, 2] - med[:, 2]).max() > self.params.tolerance:
-            return None  # still moving, or matches that disagree
+        """The median move of the recent checks, when at least 2 in 3 of them agree on it within `tolerance`.
+
+        None while the camera is still moving, when the view matches nothing, or for a large move or a zoom
+        (redraw rather than stretch the polygons).
+        """
+        moves = [m.transform for m in misses if m.transform is not None]
+        if len(moves) < self.params.changed_after:
+            return None
+        arr = np.array(moves)
+        agree = np.abs(arr[:, :, 2] - np.median(arr, axis=0)[:, 2]).max(axis=1) <= self.params.tolerance
+        if agree.sum() < max(self.params.changed_after, 2 * len(misses) / 3):
+            return None
+        med = np.median(arr[agree], axis=0)
         if math.hypot(med[0, 2], med[1, 2]) > self.params.suggest_max_shift:
             return None
         if abs(med[0, 0] - 1) > 0.1 or abs(med[1, 1] - 1) > 0.1:
-            return None  # zoomed: redraw rather than stretch the polygons
+            return None
         return ((*map(float, med[0]),), (*map(float, med[1]),))  # type: ignore[return-value]
