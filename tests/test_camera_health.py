@@ -131,8 +131,9 @@ def test_live_worker_reports_health_and_an_admin_confirms_a_moved_view(
 def test_service_camera_checks_its_view_against_the_services_reference_picture(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """cameras_from_service: the reference picture is the one in the registry; confirming a moved view
-    makes the worker send its current view as the camera's new reference picture."""
+    """cameras_from_service: the reference picture is the one in the registry; 按建议平移区域 saves the zones
+    moved by the suggested shift as a new version, the worker runs them and sends its current view as the
+    camera's new reference picture."""
     monkeypatch.setattr("xuncha.health_report.REPORT_EVERY_S", 0.5)
     src = shared_file("footage/sidewalk_bag_left.avi")
     moved = write_clip(src, tmp_path / "moved.avi", lambda i, n, img: shifted(img, 0.03, 0.0))
@@ -186,9 +187,13 @@ def test_service_camera_checks_its_view_against_the_services_reference_picture(
             with sessions() as s:  # no picture of the moved view replaces the reference while the alarm stands
                 assert s.get(ReferencePicture, ("moved", "")).taken_at == first_picture
 
-            assert admin.post("/api/cameras/moved/view/accept").status_code == 200
-            got = wait_for(rows, lambda g: g["moved"]["state"] == "up", timeout=20)
-            assert got["moved"]["state"] == "up", got["moved"]
+            r = admin.post("/api/cameras/moved/view/shift")  # 按建议平移区域
+            assert r.status_code == 200 and r.json()["version"] == 2, r.text
+            zones = admin.get("/api/cameras/moved/zones").json()["zone_set"]["zones"]
+            assert zones[0]["polygon"][0] == pytest.approx([0.53, 0.6], abs=0.005)  # ZONE moved right by 3 %
+            got = wait_for(rows, lambda g: g["moved"]["state"] == "up" and not g["moved"]["accept_pending"], timeout=30)
+            assert got["moved"]["state"] == "up" and got["moved"]["accept_pending"] is False, got["moved"]
+            assert worker.health()["cameras"]["moved"]["zones_version"] == 2  # running on the shifted zones
 
             def new_picture() -> dict:
                 with sessions() as s:

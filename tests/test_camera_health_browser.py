@@ -90,6 +90,7 @@ def test_health_page_filters_by_region_and_an_admin_confirms_a_view(tmp_path: Pa
                     row = page.locator("tr[data-camera=jnx-03]")
                     assert "建议平移 +4.0%，-2.0%" in row.text_content()
                     assert "worker-1" in row.text_content()
+                    assert row.locator("button.shift-zones").text_content() == "按建议平移区域"
                     page.screenshot(path=str(ARTIFACTS / "health-01-all.png"))
 
                     page.select_option("select[name=region]", "440105001")  # 江南中街
@@ -101,10 +102,16 @@ def test_health_page_filters_by_region_and_an_admin_confirms_a_view(tmp_path: Pa
 
                     page.click("tr[data-camera=jnx-03] button.accept-view")
                     page.wait_for_selector("tr[data-camera=jnx-03] .pending")
+                    assert page.locator("tr[data-camera=jnx-03] button.view-action").count() == 0
                     page.screenshot(path=str(ARTIFACTS / "health-02-confirmed.png"))
                     r = worker.post("/api/worker/health", json=report(time.time()))
-                    assert r.json() == {"accept_view": ["jnx-03"]}  # handed to the worker once
-                    assert worker.post("/api/worker/health", json=report(time.time())).json() == {"accept_view": []}
+                    assert r.json() == {"accept_view": ["jnx-03"]}
+                    r = worker.post("/api/worker/health", json=report(time.time()))
+                    assert r.json() == {"accept_view": ["jnx-03"]}  # again, until the worker reports the view settled
+                    settled = report(time.time())
+                    settled["cameras"]["jnx-03"] |= {"state": "up", "view": {"state": "ok"}}
+                    assert worker.post("/api/worker/health", json=settled).json() == {"accept_view": []}
+                    assert worker.post("/api/worker/health", json=settled).json() == {"accept_view": []}
 
                     page.goto(server.url + "/logout")  # operators see the page but cannot confirm
                     ctx = browser.new_context(locale="zh-CN")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -126,6 +126,14 @@ def apply_affine(t: Affine, polygon: list[tuple[float, float]]) -> list[tuple[fl
         )
         for x, y in polygon
     ]
+
+
+def shift_zone_set(data: dict[str, Any], t: Affine) -> dict[str, Any]:
+    """A zone set (as stored: zones and masks with 0-1 polygons) with every polygon moved by `t`."""
+    moved = {k: v for k, v in data.items() if k not in ("version", "reference_image")}
+    for key in ("zones", "masks"):
+        moved[key] = [{**item, "polygon": apply_affine(t, item["polygon"])} for item in data.get(key, [])]
+    return moved
 
 
 @dataclass(frozen=True)

@@ -502,7 +502,8 @@ class Worker:
                 cams[cid] = {"state": "ended" if feed.ended.is_set() else "up", "last_frame_ts": cam.last_ts}
             cams[cid]["dropped_samples"] = feed.slot.dropped
             town = cam.place.town
-            cams[cid] |= {"name": cam.cfg.name, "preset": cam.cfg.preset, "region_code": town and town.code}
+            cams[cid] |= {"name": cam.cfg.name, "preset": cam.cfg.preset, "zones_version": cam.cfg.zones.version}
+            cams[cid]["region_code"] = town and town.code
             cams[cid]["region_name"] = town and town.name
             if cam.view is not None:
                 cams[cid]["view"] = cam.view.report()

@@ -62,25 +62,31 @@ def _ts(value: Any) -> datetime | None:
 
 
 class HealthBoard:
-    """Thread-safe latest report per camera, and pending "accept this view" requests per camera."""
+    """Thread-safe latest report per camera, and the admins' pending view confirmations.
+
+    A confirmation is handed to the camera's worker with every report until the worker reports the
+    view matching again on at least the zone set version the confirmation asked for: a camera that
+    restarts for a new zone set version in between gets it again.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._reports: dict[str, Report] = {}
-        self._accept: set[str] = set()
+        self._accept: dict[str, int] = {}  # camera id -> zone set version the confirmation waits for
 
     def report(self, worker: str, cameras: dict[str, dict[str, Any]], now: datetime) -> list[str]:
-        """Store a worker's report; returns the cameras whose current view an admin accepted (handed over once)."""
+        """Store a worker's report; returns its cameras with a pending confirmation of their current view."""
         with self._lock:
             for cid, entry in cameras.items():
                 self._reports[cid] = Report(worker, now, entry)
-            accepted = sorted(self._accept & cameras.keys())
-            self._accept -= set(accepted)
-            return accepted
+                settled = (entry.get("view") or {}).get("state") == "ok"
+                if cid in self._accept and settled and entry.get("zones_version", 1) >= self._accept[cid]:
+                    del self._accept[cid]
+            return sorted(self._accept.keys() & cameras.keys())
 
-    def request_accept(self, camera_id: str) -> None:
+    def request_accept(self, camera_id: str, zones_version: int = 1) -> None:
         with self._lock:
-            self._accept.add(camera_id)
+            self._accept[camera_id] = zones_version
 
     def latest(self) -> tuple[dict[str, Report], set[str]]:
         with self._lock:

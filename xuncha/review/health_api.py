@@ -15,13 +15,18 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from xuncha.review import cameras
 from xuncha.review.auth import Principal
+from xuncha.review.camera_api import _refused as refused
+from xuncha.review.cameras import RegistryError
 from xuncha.review.db import CameraRow, Clue
 from xuncha.review.health import STATES, CameraStatus, HealthBoard, camera_rows
+from xuncha.viewcheck import shift_zone_set
+from xuncha.zones.editor import ZoneSetInvalid
 
 
 class WorkerHealth(BaseModel):
@@ -86,12 +91,47 @@ def add_health_routes(
     def health_json(request: Request, who: Viewer, region: str = "") -> list[dict[str, Any]]:
         return [asdict(r) | {"state_zh": r.state_zh} for r in rows(request, region)]
 
+    def alarm(camera_id: str) -> dict[str, Any]:
+        rep = board.latest()[0].get(camera_id)
+        view = (rep.camera.get("view") or {}) if rep else {}
+        if view.get("state") != "changed":
+            raise HTTPException(409, f"点位 {camera_id} 当前没有视角变化告警")
+        return view
+
+    @app.post("/api/cameras/{camera_id}/view/shift")
+    def shift_zones(request: Request, who: Admin, camera_id: str) -> Response:
+        """Save the camera's zones moved by the suggested shift as a new version, then confirm the view."""
+        suggestion = alarm(camera_id).get("suggestion")
+        if not suggestion:
+            raise HTTPException(409, f"点位 {camera_id} 没有可用的平移建议，请重画区域")
+        state = st(request)
+        try:
+            with state.sessions.begin() as s:
+                row = cameras.get_camera(s, camera_id)
+                latest = cameras.latest_version(s, camera_id, row.preset or "")
+                if latest is None:
+                    raise RegistryError(f"点位 {camera_id} 还没有区域", 409)
+                dx, dy = suggestion[0][2], suggestion[1][2]
+                saved = cameras.save_zone_set(
+                    s,
+                    camera_id,
+                    row.preset or "",
+                    shift_zone_set(latest.data, (tuple(suggestion[0]), tuple(suggestion[1]))),
+                    who.name,
+                    state.clock(),
+                    state.taxonomy,
+                    note=f"按视角偏移平移 {100 * dx:+.1f}%，{100 * dy:+.1f}%",
+                )
+                row.reference_wanted_at = state.clock()  # the worker sends the view the zones now fit
+                version = saved.version
+        except (RegistryError, ZoneSetInvalid) as e:
+            return refused(e)
+        board.request_accept(camera_id, version)
+        return JSONResponse({"camera": camera_id, "version": version, "accept_pending": True})
+
     @app.post("/api/cameras/{camera_id}/view/accept")
     def accept_view(request: Request, who: Admin, camera_id: str) -> dict[str, Any]:
-        reports, _ = board.latest()
-        rep = reports.get(camera_id)
-        if rep is None or (rep.camera.get("view") or {}).get("state") != "changed":
-            raise HTTPException(409, f"点位 {camera_id} 当前没有视角变化告警")
+        alarm(camera_id)
         board.request_accept(camera_id)
         with st(request).sessions.begin() as s:  # a registered camera's worker then sends the accepted view
             row = s.get(CameraRow, camera_id)
