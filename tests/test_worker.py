@@ -278,7 +278,7 @@ def test_config_watcher_rides_out_a_file_being_replaced(tmp_path: Path) -> None:
     path = tmp_path / "worker.yaml"
     doc = {"data_dir": str(tmp_path), "cameras": [camera("a", tmp_path / "a.mp4", FLOOR, [rule("0507", ["x"])])]}
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    reload = _config_watcher(path)
+    reload = _config_watcher(path, {"x"}, path.stat().st_mtime_ns)
     assert reload() is None  # unchanged
     path.unlink()  # an editor or a deploy replaces the file: for a moment it is not there
     assert reload() is None

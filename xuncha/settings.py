@@ -6,13 +6,16 @@ the camera and the field.
 
 from __future__ import annotations
 
+import difflib
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from xuncha.clues.contracts import GeoPoint
+from xuncha.clues.limits import ID_CHARS, NAME_CHARS
 from xuncha.config import ConfigError, TimeZoneName, read_yaml, validate
 from xuncha.confirm import ConfirmParams
 from xuncha.detector.stationary import StationaryParams
@@ -33,13 +36,21 @@ class FixtureSetting(BaseModel):
     box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 normalised 0-1")
 
 
+log = logging.getLogger(__name__)
+
+# What the stream reader (FFmpeg through PyAV) is given: RTSP cameras, and the RTMP/HTTP-FLV/HLS some platforms relay.
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
+
+
 class CameraConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, title="点位编号", description="Stable camera id"
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=ID_CHARS, title="点位编号", description="Stable camera id"
     )
-    name: str = Field("", title="点位名称", description="Name shown to operators (点位名称)")
-    source: str = Field(title="视频源", description="Video file path or stream URL (rtsp://...)")
+    name: str = Field("", max_length=NAME_CHARS, title="点位名称", description="Name shown to operators (点位名称)")
+    source: str = Field(
+        title="视频源", description="Video file path or stream URL (rtsp://, rtsps://, rtmp://, http(s)://)"
+    )
     enabled: bool = Field(True, title="启用", description="Disabled cameras are kept but not sampled")
     sample_interval_s: float = Field(
         2.0, gt=0, title="抽帧间隔（秒）", description="Seconds between samples (video time for files)"
@@ -68,6 +79,21 @@ class CameraConfig(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("zones"), list):
             data = {**data, "zones": {"zones": data["zones"]}}
         return data
+
+    @field_validator("source")
+    @classmethod
+    def _known_scheme(cls, v: str) -> str:
+        scheme = v.split("://", 1)[0].lower() if "://" in v else None
+        if scheme is not None and scheme not in STREAM_SCHEMES:
+            # Swapped letters first (rtps), then what difflib finds closest.
+            close = [s for s in STREAM_SCHEMES if sorted(s) == sorted(scheme)]
+            close = close or difflib.get_close_matches(scheme, STREAM_SCHEMES, n=1)
+            hint = f" (did you mean {close[0]}://?)" if close else ""
+            raise ValueError(
+                f"unknown URL scheme '{scheme}'{hint}: a stream URL starts with "
+                f"{', '.join(s + '://' for s in STREAM_SCHEMES)}; anything else is a file path"
+            )
+        return v
 
     @property
     def is_file(self) -> bool:
@@ -218,4 +244,24 @@ def resolve_config(cfg: WorkerConfig, base: Path, source: str) -> tuple[WorkerCo
         if needs:
             needed = "; ".join(needs)
             raise ConfigError(f"{source}: text rules need OCR, not installed (pip install 'xuncha[ocr]'): {needed}")
+    for warning in config_warnings(cfg, taxonomy):
+        log.warning("%s: %s", source, warning)
     return cfg, taxonomy
+
+
+def config_warnings(cfg: WorkerConfig, taxonomy: Taxonomy) -> list[str]:
+    """What is valid but probably not meant: a camera without zones, a dwell of 0 where the category waits."""
+    out = []
+    for cam in cfg.cameras:
+        if not cam.zones.zones:
+            out.append(f"camera {cam.id}: zones is empty: the camera is only checked for health, it finds nothing")
+        for z in cam.zones.zones:
+            for name, r in z.named_rules:
+                default = taxonomy.get(r.category).dwell_s
+                if r.dwell_s == 0 and default > 0:
+                    out.append(
+                        f"camera {cam.id}, zone {z.id}, {name}.dwell_s: 0 makes every single sighting a clue "
+                        f"(category {r.category} waits {default:g} s by default; 0 is meant for passing "
+                        "violations such as 0302)"
+                    )
+    return out

@@ -47,6 +47,7 @@ from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.detector.stationary import MODEL_NAME as STATIONARY_MODEL
 from xuncha.detector.stationary import StationaryObjectModel
 from xuncha.health_report import HealthReporter
+from xuncha.labels import check_rule_labels, producible_labels
 from xuncha.leases import LeaseStore
 from xuncha.metrics import StatusServer, WorkerMetrics
 from xuncha.recheck.desk import RecheckDesk
@@ -58,8 +59,8 @@ from xuncha.streams.feed import Feed, paced
 from xuncha.streams.file import FileSource
 from xuncha.streams.rtsp import RtspSource
 from xuncha.taxonomy import Taxonomy
-from xuncha.text.ocr import RapidOcr, ocr_available, text_reference
-from xuncha.text.patterns import TEXT_LABELS, phone_numbers
+from xuncha.text.ocr import RapidOcr, text_reference
+from xuncha.text.patterns import phone_numbers
 from xuncha.text.stage import OCR_MODEL, OcrLine, TextStage
 from xuncha.types import Detection, Frame
 from xuncha.viewcheck import ViewParams
@@ -661,9 +662,11 @@ class Worker:
         )
 
 
-def _config_watcher(path: Path) -> Callable[[], tuple[WorkerConfig, Taxonomy] | None]:
-    """reload() for the live loop: the new config when the file changed and is valid, else None."""
-    seen = path.stat().st_mtime_ns
+def _config_watcher(
+    path: Path, labels: set[str], seen: int
+) -> Callable[[], tuple[WorkerConfig, Taxonomy] | None]:
+    """reload() for the live loop: the new config when the file changed since `seen` (mtime) and is valid,
+    its rules naming only `labels`, else None."""
 
     def reload() -> tuple[WorkerConfig, Taxonomy] | None:
         nonlocal seen
@@ -677,6 +680,7 @@ def _config_watcher(path: Path) -> Callable[[], tuple[WorkerConfig, Taxonomy] | 
         seen = mtime
         try:
             loaded = load_worker_config(path)
+            check_rule_labels(loaded[0], labels, str(path))
         except ConfigError as e:
             log.error("config change ignored, keeping the running config: %s", e)
             return None
@@ -688,21 +692,23 @@ def _config_watcher(path: Path) -> Callable[[], tuple[WorkerConfig, Taxonomy] | 
 
 def _run_command(args: argparse.Namespace) -> int:
     cfg, taxonomy = load_worker_config(args.config)
+    loaded_mtime = args.config.stat().st_mtime_ns
     if args.metrics_port is not None:
         cfg = cfg.model_copy(update={"metrics_port": args.metrics_port})
     remote = None
-    reload = None if args.once else _config_watcher(args.config)
     if cfg.cameras_from_service:
         token = cfg.review_token or os.environ.get("XUNCHA_REVIEW_TOKEN")
         if not token:
             raise ConfigError(f"{args.config}: cameras_from_service needs review_token or XUNCHA_REVIEW_TOKEN")
         remote = ServiceCameras(cfg, taxonomy, token)
-        reload = None if args.once else remote.reload
     worker = Worker(cfg, taxonomy)
-    if remote is not None:  # the first fetch already tells the service which labels our models detect
-        labels = {lab for d in worker.detectors for lab in d.labels}
-        labels |= {STATIONARY_LABEL} if cfg.detectors.stationary else set()
-        remote.labels = sorted(labels | (TEXT_LABELS if ocr_available() else set()))
+    labels = producible_labels(cfg, (lab for d in worker.detectors for lab in d.labels))
+    if remote is None:
+        check_rule_labels(cfg, labels, str(args.config))
+        reload = None if args.once else _config_watcher(args.config, labels, loaded_mtime)
+    else:  # the first fetch already tells the service which labels our models detect
+        remote.labels = sorted(labels)
+        reload = None if args.once else remote.reload
         worker.cfg = cfg = remote.initial()
         worker.observer = remote
     stop = threading.Event()

@@ -24,6 +24,11 @@ from xuncha.zones.model import Mask, Rule, Zone, ZoneError, ZoneSet
 # Chinese for the zone models' own ValueError messages (English, shared with the YAML loader).
 _MESSAGES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"needs at least 3 points, got (\d+)"), "至少需要 3 个点，现有 {0} 个"),
+    (re.compile(r"has (\d+) points, at most (\d+)"), "有 {0} 个点，最多 {1} 个（请简化多边形）"),
+    (
+        re.compile(r"unknown URL scheme '([^']*)'"),
+        "未知的地址协议 {0}://（应为 rtsp://、rtsps://、rtmp://、http(s):// 或文件路径）",
+    ),
     (re.compile(r"outside 0-1"), "有点超出画面（坐标须在 0-1 之间）"),
     (re.compile(r"degenerate"), "面积几乎为零（各点几乎在一条直线上）"),
     (re.compile(r"self-intersecting"), "边线交叉或相接：多边形不能自相交"),

@@ -20,6 +20,7 @@ from pydantic import (
 from shapely.geometry import MultiPoint, Polygon
 from shapely.validation import explain_validity
 
+from xuncha.clues.limits import ID_CHARS, NAME_CHARS
 from xuncha.config import ConfigError
 from xuncha.taxonomy import Taxonomy
 from xuncha.zones.rule import Rule, TextPattern
@@ -27,12 +28,16 @@ from xuncha.zones.scenes import Scene, load_scenes
 
 # Normalised area below which a polygon is degenerate (~20 px² on a 1920x1080 frame).
 MIN_POLYGON_AREA = 1e-5
+# A drawn zone has a dozen points, a traced kerb a few hundred; more is an export gone wrong (and slow to test).
+MAX_POLYGON_POINTS = 1000
 
 
 def check_polygon(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """A valid simple polygon in 0-1 coordinates (a closed ring's repeated first point dropped)."""
     if len(pts) > 3 and pts[0] == pts[-1]:
         pts = pts[:-1]
+    if len(pts) > MAX_POLYGON_POINTS:
+        raise ValueError(f"has {len(pts)} points, at most {MAX_POLYGON_POINTS} (simplify the polygon)")
     if len(pts) < 3:
         raise ValueError(f"needs at least 3 points, got {len(pts)}")
     bad = [i for i, (x, y) in enumerate(pts) if not (0 <= x <= 1 and 0 <= y <= 1)]
@@ -79,11 +84,13 @@ class Zone(BaseModel):
 
     id: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
-        max_length=64,
+        max_length=ID_CHARS,
         title="区域编号",
         description="Stable slug, unique within the camera (letters, digits, '-', '_'); clues refer to it",
     )
-    name: str = Field(title="区域名称", description="Name shown to operators, e.g. 配电箱旁人行道")
+    name: str = Field(
+        max_length=NAME_CHARS, title="区域名称", description="Name shown to operators, e.g. 配电箱旁人行道"
+    )
     polygon: list[tuple[float, float]] = Field(
         title="多边形",
         description="Vertices [x, y] normalised 0-1 to the reference picture's width and height (>= 3 points)",
@@ -188,11 +195,11 @@ class Mask(BaseModel):
 
     id: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
-        max_length=64,
+        max_length=ID_CHARS,
         title="屏蔽区编号",
         description="Stable slug, unique among the camera's zones and masks",
     )
-    name: str = Field("", title="屏蔽区名称", description="What is there, e.g. 店铺自有外摆区")
+    name: str = Field("", max_length=NAME_CHARS, title="屏蔽区名称", description="What is there, e.g. 店铺自有外摆区")
     polygon: list[tuple[float, float]] = Field(
         title="多边形",
         description="Vertices [x, y] normalised 0-1; a detection whose bottom-centre lies here is dropped in "
