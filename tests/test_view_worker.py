@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import pytest
 from conftest import shared_file
-from test_worker import camera, opened, rule, run
+from test_worker import BOX_ZONE, NO_DUMPING, camera, opened, run
 
 from xuncha.bench.viewclips import frames, lit, ramp, shifted, write_clip
 from xuncha.metrics import WorkerMetrics
@@ -17,17 +17,6 @@ from xuncha.settings import WorkerConfig, resolve_config
 from xuncha.viewcheck import ViewParams
 from xuncha.viewguard import ViewGuard
 from xuncha.worker import Worker
-
-NO_DUMPING = rule(
-    "0507",
-    ["static_object", "suitcase", "backpack", "handbag"],
-    exclude_labels=["person"],
-    min_area=0.002,
-    max_area=0.2,
-    anchor="overlap",
-    dwell_s=10,
-)
-BOX_ZONE = [(0.55, 0.58), (1.0, 0.58), (1.0, 1.0), (0.55, 1.0)]
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,19 @@ def opened(summary: RunSummary, cam_id: str) -> list[ClueEvent]:
     return [e for e in summary.events if e.kind == "opened" and e.camera.id == cam_id]
 
 
+# The left bag's rule and the zone beside the utility box (also used by the view-check tests).
+NO_DUMPING = rule(
+    "0507",
+    ["static_object", "suitcase", "backpack", "handbag"],
+    exclude_labels=["person"],
+    min_area=0.002,
+    max_area=0.2,
+    anchor="overlap",
+    dwell_s=10,
+)
+BOX_ZONE = [(0.55, 0.58), (1.0, 0.58), (1.0, 1.0), (0.55, 1.0)]
+
+
 def offset(t: datetime) -> float:
     return (t - START).total_seconds()
 
@@ -57,17 +70,7 @@ def offset(t: datetime) -> float:
 def test_bag_left_by_utility_box_gives_exactly_one_clue_at_the_bag(tmp_path: Path) -> None:
     shared_file("models/yolox_nano_coco.onnx")
     video = shared_file("footage/sidewalk_bag_left.avi")
-    no_dumping = rule(
-        "0507",
-        ["static_object", "suitcase", "backpack", "handbag"],
-        exclude_labels=["person"],
-        min_area=0.002,
-        max_area=0.2,
-        anchor="overlap",
-        dwell_s=10,
-    )
-    box_zone = [(0.55, 0.58), (1.0, 0.58), (1.0, 1.0), (0.55, 1.0)]
-    cam = camera("sidewalk", video, box_zone, [no_dumping]) | {"location": {"lon": 113.26, "lat": 23.13}}
+    cam = camera("sidewalk", video, BOX_ZONE, [NO_DUMPING]) | {"location": {"lon": 113.26, "lat": 23.13}}
     summary = run(tmp_path, [cam], regions=str(DEFAULT_TAXONOMY.with_name("regions_example.geojson")))
 
     clues = opened(summary, "sidewalk")

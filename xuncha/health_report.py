@@ -7,10 +7,47 @@ import logging
 import threading
 import urllib.request
 from collections.abc import Callable
+from typing import Any
+
+from xuncha.settings import CameraConfig
+from xuncha.streams.health import CameraHealth
+from xuncha.viewguard import ViewGuard
+from xuncha.zones.regions import Region
 
 log = logging.getLogger("xuncha.health")
 
 REPORT_EVERY_S = 10.0  # the service marks a camera "未知" after 60 s without a report
+PROBLEMS = ("down", "frozen", "view_changed")
+
+
+def camera_entry(
+    cfg: CameraConfig,
+    town: Region | None,
+    stream: CameraHealth | None,
+    ended: bool,
+    last_ts: float,
+    dropped: int,
+    view: ViewGuard | None,
+) -> dict[str, Any]:
+    """One camera's /health entry: its stream's health (a live stream) or whether its file still plays."""
+    if stream is not None:
+        entry: dict[str, Any] = {
+            "state": stream.state,
+            "down_since": stream.down_since,
+            "last_frame_ts": stream.last_frame_ts,
+            "reconnects": stream.reconnects,
+            "decode_errors": stream.decode_errors,
+            "last_error": stream.last_error,
+        }
+    else:
+        entry = {"state": "ended" if ended else "up", "last_frame_ts": last_ts}
+    entry |= {"dropped_samples": dropped, "name": cfg.name, "preset": cfg.preset, "zones_version": cfg.zones.version}
+    entry |= {"region_code": town and town.code, "region_name": town and town.name}
+    if view is not None:
+        entry["view"] = view.report()
+        if view.status.paused and entry["state"] == "up":
+            entry["state"] = "view_changed"
+    return entry
 
 
 class HealthReporter:

@@ -46,7 +46,7 @@ from xuncha.detector.onnx import OnnxDetector
 from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.detector.stationary import MODEL_NAME as STATIONARY_MODEL
 from xuncha.detector.stationary import StationaryObjectModel
-from xuncha.health_report import HealthReporter
+from xuncha.health_report import PROBLEMS, HealthReporter, camera_entry
 from xuncha.labels import check_rule_labels, producible_labels
 from xuncha.leases import LeaseStore
 from xuncha.metrics import StatusServer, WorkerMetrics
@@ -486,32 +486,21 @@ class Worker:
             self.metrics.dropped.labels(cid).set(feed.slot.dropped)
 
     def health(self) -> dict:
-        """Status for /health: per camera state; ok while no owned live camera is down."""
-        cams = {}
-        for cid, (cam, feed, rtsp) in list(self._live.items()):
-            if rtsp is not None:
-                h = rtsp.health
-                cams[cid] = {
-                    "state": h.state,
-                    "down_since": h.down_since,
-                    "last_frame_ts": h.last_frame_ts,
-                    "reconnects": h.reconnects,
-                    "decode_errors": h.decode_errors,
-                    "last_error": h.last_error,
-                }
-            else:
-                cams[cid] = {"state": "ended" if feed.ended.is_set() else "up", "last_frame_ts": cam.last_ts}
-            cams[cid]["dropped_samples"] = feed.slot.dropped
-            town = cam.place.town
-            cams[cid] |= {"name": cam.cfg.name, "preset": cam.cfg.preset, "zones_version": cam.cfg.zones.version}
-            cams[cid]["region_code"] = town and town.code
-            cams[cid]["region_name"] = town and town.name
-            if cam.view is not None:
-                cams[cid]["view"] = cam.view.report()
-                if cam.view.status.paused and cams[cid]["state"] == "up":
-                    cams[cid]["state"] = "view_changed"
-        down = [c for c, h in cams.items() if h["state"] in ("down", "frozen", "view_changed")]
-        return {"ok": not down, "worker": self.worker_id, "cameras": cams, "spooled": len(self.spool)}
+        """Status for /health: per camera state; ok while no owned live camera is down, frozen or moved."""
+        cams = {
+            cid: camera_entry(
+                cam.cfg,
+                cam.place.town,
+                rtsp.health if rtsp else None,
+                feed.ended.is_set(),
+                cam.last_ts,
+                feed.slot.dropped,
+                cam.view,
+            )
+            for cid, (cam, feed, rtsp) in list(self._live.items())
+        }
+        ok = not any(h["state"] in PROBLEMS for h in cams.values())
+        return {"ok": ok, "worker": self.worker_id, "cameras": cams, "spooled": len(self.spool)}
 
     def _accept_view(self, camera_id: str) -> None:
         """An admin accepted the camera's current view (from the health reporter's thread)."""
