@@ -235,3 +235,31 @@ def test_throttled_login_message_in_chromium(site) -> None:
             page.wait_for_url(url + "/")
         finally:
             browser.close()
+
+
+def test_report_workbook_and_camera_csv_escape_formulas(site) -> None:
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from xuncha.reports.query import Period, Ranking, RegionRow
+    from xuncha.reports.xlsx import ranking_xlsx
+
+    period = Period.day(date(2024, 5, 1), ZoneInfo("Asia/Shanghai"))
+    ranking = Ranking(period, [RegionRow("x", HYPERLINK, 3)], RegionRow("", "合计"))
+    book = load_workbook(io.BytesIO(ranking_xlsx(ranking)))
+    cells = [cell for ws in book.worksheets for row in ws.iter_rows() for cell in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"] and "'" + HYPERLINK in [c.value for c in cells]
+    # The camera registry's CSV export escapes; importing that file again gives the name back as it was.
+    url, *_ = site
+    with _client(url) as admin:
+        _login(admin, "admin", "admin-pass-1")
+        admin.headers["X-CSRF-Token"] = _csrf(admin)
+        camera = {"id": "gate-3", "name": HYPERLINK, "source": "rtsp://10.0.0.8/ch1", "lon": -73.9, "lat": 40.7}
+        assert admin.post("/api/cameras", json=camera).status_code == 201
+        exported = admin.get("/api/cameras/export.csv").text
+        rows = list(csv.DictReader(io.StringIO(exported.lstrip("\ufeff"))))
+        assert rows[0]["name"] == "'" + HYPERLINK and rows[0]["lon"] == "-73.9"
+        admin.put("/api/cameras/gate-3", json={**camera, "name": "改过"})
+        files = {"file": ("cameras.csv", exported.encode(), "text/csv")}
+        assert admin.post("/api/cameras/import", files=files).status_code == 200
+        assert admin.get("/api/cameras/gate-3").json()["name"] == HYPERLINK

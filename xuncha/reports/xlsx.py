@@ -10,15 +10,16 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.worksheet.worksheet import Worksheet
 
 from xuncha.reports.query import Escalated, Hotspots, Ranking, RateRow
+from xuncha.spreadsheet import safe_cell
 
 PERCENT = "0.0%"
 
 
 def _sheet(wb: Workbook, title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Worksheet:
     ws = wb.create_sheet(title)
-    ws.append(list(header))
+    ws.append([safe_cell(v) for v in header])
     for r in rows:
-        ws.append(list(r))
+        ws.append([safe_cell(v) for v in r])
     for col, name in enumerate(header, start=1):
         if "率" in name:
             for row in range(2, ws.max_row + 1):

@@ -21,8 +21,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY = 1024 * 1024  # JSON and forms: a zone set of many zones is ~100 KB
 MAX_PICTURE = 20 * 1024 * 1024
-# Routes that take a picture (multipart): the picture plus room for the other fields.
-UPLOADS = re.compile(r"^/api/(cases/[^/]+/handled|cameras/[^/]+/reference)$")
+# Routes that take a file (multipart): a picture, or a camera list of a whole city, plus the other fields.
+UPLOADS = re.compile(r"^/api/(cases/[^/]+/handled|cameras/[^/]+/reference|cameras/import)$")
 
 
 def limit_for(path: str) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from xuncha.redact import mask_url
 from xuncha.review.db import CameraRow, ReferencePicture, WorkerSeen, ZoneSetVersion
 from xuncha.settings import CameraConfig
+from xuncha.spreadsheet import plain_cell, safe_cell
 from xuncha.taxonomy import Taxonomy
 from xuncha.zones.editor import ZoneSetInvalid, diff_zone_sets, field_zh, message_zh, validate_zone_set
 from xuncha.zones.model import ZoneSet
@@ -344,7 +345,7 @@ def parse_import(filename: str, data: bytes) -> list[tuple[CameraFields, dict[st
         raise RegistryError(f"{filename}：不是 UTF-8 文本") from None
     if filename.lower().endswith(".csv"):
         rows = [
-            (f"第 {i} 行", {k: v for k, v in row.items() if k and v not in (None, "")}, None)
+            (f"第 {i} 行", {k: plain_cell(v) for k, v in row.items() if k and v not in (None, "")}, None)
             for i, row in enumerate(csv.DictReader(io.StringIO(text)), start=2)
         ]
         for _, row, _ in rows:
@@ -415,7 +416,8 @@ def export_cameras(s: Session, fmt: str, rows: list[CameraRow]) -> str:
         writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in camera_json(row).items() if k in CSV_COLUMNS})
+            cells = {k: "" if v is None else safe_cell(v) for k, v in camera_json(row).items() if k in CSV_COLUMNS}
+            writer.writerow(cells)
         return buf.getvalue()
     cams = []
     for row in rows:

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xuncha.review.db import Clue, Decision
+from xuncha.spreadsheet import safe_cell
 
 DIMENSIONS = {
     "category": "类别",
@@ -139,22 +140,6 @@ def load_reviewed(session: Session, since: datetime | None = None) -> list[Revie
         )
         for d, c in session.execute(q)
     ]
-
-
-# A spreadsheet reads a cell starting with one of these as a formula (tab and CR: some also strip them first).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> object:
-    """A cell that a spreadsheet shows as the text it is: text that could start a formula gets a leading
-    apostrophe (OWASP's advice against CSV injection); numbers pass unchanged.
-
-    >>> print(safe_cell('=HYPERLINK("http://x","ok")'))
-    '=HYPERLINK("http://x","ok")
-    >>> safe_cell("-3号"), safe_cell(-3), safe_cell("路口")
-    ("'-3号", -3, '路口')
-    """
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def _export_rows(stats: list[StatRow], by: str) -> list[list[object]]:
