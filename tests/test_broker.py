@@ -179,7 +179,7 @@ def test_mask_url_hides_passwords(url: str, masked: str) -> None:
         "a" * 2_000_000,  # a run of letters: the old pattern backtracked over it from every position
         "a://" * 500_000,
         ("x" * 40 + "://") * 50_000,
-        "see amqp://u:p@h// " * 100_000,
+        "see amqp://u:p@h// " * 20_000,
     ],
 )
 def test_mask_url_is_linear_on_long_texts(text: str) -> None:
@@ -254,7 +254,7 @@ def test_consume_rejects_invalid_bodies_and_requeues_on_handler_error(
     with caplog.at_level(logging.ERROR, logger="xuncha.clues.broker"):
         got = collect_events(embedded, limit=10, timeout=1.0)
     assert sorted(e.event_id for e in got) == ["clue-000:0", "clue-001:0"]  # the failed one came back
-    assert "rejecting invalid clue message" in caplog.text
+    assert "rejecting message" in caplog.text and "for ClueEve" in caplog.text
     assert collect_events(embedded, limit=10, timeout=0.3) == []  # the invalid one is not redelivered
 
 

@@ -197,7 +197,7 @@ def test_poison_events_of_issue_11_cost_one_message_each_on_rabbitmq_and_postgre
             rows = sorted(deadletter.newest(s), key=lambda r: r.id)
         assert [r.message_id for r in rows] == [f"clue-{10 + i:03d}:0" for i in range(4)]
         for row, body, (field, _v) in zip(rows, poison, TOO_BIG[:4], strict=True):
-            assert "invalid clue event" in row.reason and field in row.reason, row.reason
+            assert "validation error for ClueEvent" in row.reason and field in row.reason, row.reason
             assert not row.truncated and json.loads(row.body) == body  # kept whole: requeueable
 
 

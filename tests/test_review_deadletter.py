@@ -30,23 +30,27 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from xuncha.clues.broker import BadMessage, Topology, consume, embedded_broker_url
+from xuncha.clues.dispatch import results_queue
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
 from xuncha.review import cli, deadletter
 from xuncha.review.app import create_app
 from xuncha.review.db import Clue, make_engine, open_database
+from xuncha.review.handling import run_results_intake
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import load_taxonomy
 
 GARBAGE = (b"not json " + b"abcdefghijklmnopqrstuvwxyz" * 210_000)[: 5 * 1024 * 1024]  # 5 MB of letters
 
 
-def publish_raw(url: str, topo: Topology, body: bytes, message_id: str = "garbage-1") -> None:
+def publish_raw(
+    url: str, topo: Topology, body: bytes, message_id: str = "garbage-1", routing_key: str = "clue.opened.0507"
+) -> None:
     """What a foreign or broken producer sends: any bytes, to the clue exchange."""
     with Connection(url, connect_timeout=5) as conn:
         Producer(conn).publish(
             body,
             exchange=topo.exchange,
-            routing_key="clue.opened.0507",
+            routing_key=routing_key,
             declare=[topo.queue],
             delivery_mode=2,
             content_type="application/json",
@@ -120,10 +124,10 @@ def test_invalid_json_is_kept_whole_and_can_be_fixed_and_requeued(broker, db) ->
     with sessions() as s:
         rows = deadletter.newest(s)
         assert [r.message_id for r in rows] == ["bad-score", "garbage-1"]
-        assert "invalid clue event" in rows[1].reason and "EOF" in rows[1].reason
+        assert "validation error for ClueEvent" in rows[1].reason and "EOF" in rows[1].reason
         assert rows[1].body == b'{"kind": "opened", "clue_id": "x"' and not rows[1].truncated
     assert "score" in rows[0].reason
-    deadletter.requeue(sessions, rows[1].id, url, topo)  # the very same bytes go back to the queue
+    deadletter.requeue(sessions, rows[1].id, url)  # the very same bytes go back to the queue
     assert remaining(url, topo) == [b'{"kind": "opened", "clue_id": "x"']
     with sessions() as s:
         assert [r.message_id for r in deadletter.newest(s)] == ["bad-score"]
@@ -168,7 +172,7 @@ def test_event_postgresql_refuses_costs_one_message_and_requeues_after_the_fix(b
             assert "camera poison refused" in row.reason
             with sessions.begin() as s:
                 s.execute(text("DROP TRIGGER refuse ON clues"))
-            deadletter.requeue(sessions, row.id, url, topo)
+            deadletter.requeue(sessions, row.id, url)
             wait_until(lambda: _clues(sessions) == 4, what="the requeued clue")
         finally:
             stop.set()
@@ -343,3 +347,49 @@ def test_dead_letter_api_is_for_admins_and_explains_what_it_cannot_do(tmp_path: 
         assert admin.delete(f"/api/dead-letters/{big}", headers=csrf).json() == {"dropped": big}
         assert admin.delete(f"/api/dead-letters/{big}", headers=csrf).status_code == 404
         assert admin.get("/health").json()["dead_letters"] == 0
+
+
+def test_recheck_results_queue_dead_letters_poison_too_and_requeues_to_it(tmp_path: Path) -> None:
+    url = embedded_broker_url(tmp_path / "broker.sqlite")
+    exchange = f"t.cases.{uuid.uuid4().hex[:8]}"
+    queue = results_queue(exchange)
+    topo = Topology(exchange_name=exchange, queue_name=queue.name, binding_key=queue.routing_key)
+    unknown = {
+        "result_id": "r1", "request_id": "r1", "case_id": "c1", "verdict": "rectified", "verdict_name": "已整改",
+        "samples": 3, "present": 0, "worker": "w", "emitted_at": "2026-05-01T09:00:00+00:00",
+    }  # fmt: skip
+    publish_raw(url, topo, GARBAGE, "garbage-r", "case.rechecked.x")
+    publish_raw(url, topo, json.dumps(unknown).encode(), "r1", "case.rechecked.rectified")
+    with database("sqlite", tmp_path) as (_u, sessions):
+        stop = threading.Event()
+        t = threading.Thread(target=run_results_intake, args=(sessions, url, stop), kwargs={"exchange": exchange})
+        t.start()
+        try:
+            wait_until(lambda: _dead(sessions) == 1, what="the garbage result in the dead letters")
+            wait_until(lambda: remaining(url, topo) == [], what="the valid result consumed behind it")
+        finally:
+            stop.set()
+            t.join(10)
+        with sessions() as s:
+            (row,) = deadletter.newest(s)
+        assert row.queue == queue.name and row.message_id == "garbage-r" and row.truncated
+        drop_big = row.id
+        publish_raw(url, topo, b"{not json", "small", "case.rechecked.x")
+        stop.clear()
+        t = threading.Thread(target=run_results_intake, args=(sessions, url, stop), kwargs={"exchange": exchange})
+        t.start()
+        try:
+            wait_until(lambda: _dead(sessions) == 2, what="the second bad result")
+        finally:
+            stop.set()
+            t.join(10)
+        deadletter.drop(sessions, drop_big)
+        with sessions() as s:
+            (small,) = deadletter.newest(s)
+        deadletter.requeue(sessions, small.id, url)
+        assert remaining(url, topo) == [b"{not json"]  # back on the results queue it came from
+
+
+def _dead(sessions) -> int:
+    with sessions() as s:
+        return deadletter.count(s)

@@ -20,7 +20,7 @@ from typing import Any
 
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.message import Message
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
@@ -283,26 +283,28 @@ class BadMessage:
 
 
 def _log_and_drop(bad: BadMessage) -> None:
-    log.error("rejecting invalid clue message %s: %s; body: %s", bad.message_id, bad.reason, clip(bad.body))
+    log.error("rejecting message %s: %s; body: %s", bad.message_id, clip(bad.reason), clip(bad.body))
 
 
 def consume(
     url: str,
-    handler: Callable[[ClueEvent], Any],
+    handler: Callable[[Any], Any],
     *,
     topology: Topology = DEFAULT_TOPOLOGY,
+    contract: type[BaseModel] = ClueEvent,
     limit: int | None = None,
     timeout: float | None = None,
     stop: threading.Event | None = None,
     poll_interval: float = 0.2,
     dead_letter: Callable[[BadMessage], Any] = _log_and_drop,
 ) -> int:
-    """Feed events from the review queue to `handler`, acking each after it returns.
+    """Feed messages of `topology`'s queue (the review queue), parsed as `contract`, to `handler`,
+    acking each after it returns.
 
-    Returns the number handled, after `limit` events, after `timeout` seconds without a message, or
+    Returns the number handled, after `limit` messages, after `timeout` seconds without a message, or
     when `stop` is set. A handler that raises gets its message requeued and the exception propagates.
-    Bodies over MAX_MESSAGE_BYTES or not a valid ClueEvent, and events the handler calls Poison, go
-    to `dead_letter` and are acked after it returns (if it raises, the message is requeued).
+    Bodies over MAX_MESSAGE_BYTES or not a valid `contract`, and messages the handler calls Poison,
+    go to `dead_letter` and are acked after it returns (if it raises, the message is requeued).
     """
     count = 0
 
@@ -328,9 +330,9 @@ def consume(
             bury(message, body, f"message of {len(body)} bytes is over the limit of {MAX_MESSAGE_BYTES}")
             return
         try:
-            event = ClueEvent.model_validate_json(body)
+            event = contract.model_validate_json(body)
         except ValidationError as e:
-            bury(message, body, f"invalid clue event: {e}")
+            bury(message, body, f"invalid message: {e}")
             return
         try:
             handler(event)

@@ -1,21 +1,25 @@
-"""Dead letters: clue messages intake could not apply (invalid, over the size limit, refused by the
-database, unknown category), kept with the reason so that one bad message costs one message.
+"""Dead letters: messages the review service could not apply (invalid, over the size limit, refused
+by the database, unknown category), kept with the reason so that one bad message costs one message.
 
 A message is written here before it is acked, so nothing acknowledged is lost. Bodies up to
-MAX_MESSAGE_BYTES are kept whole (an admin can requeue them after fixing the cause); larger ones
-keep only their first MAX_MESSAGE_BYTES and cannot be requeued.
+MAX_MESSAGE_BYTES are kept whole (an admin can requeue them, to the queue they came from, after
+fixing the cause); larger ones keep only their first MAX_MESSAGE_BYTES and cannot be requeued.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from kombu import Connection, Producer
 from sqlalchemy import Boolean, Integer, LargeBinary, String, Text, delete, func, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from xuncha.clues.broker import DEFAULT_TOPOLOGY, BadMessage, Topology
+from xuncha.clues.broker import BadMessage, Poison
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
 from xuncha.redact import clip, mask_url
 from xuncha.review.db import Base, utcnow
@@ -35,6 +39,27 @@ class DeadLetter(Base):
     body_size: Mapped[int] = mapped_column(Integer, doc="Size of the whole body in bytes")
     truncated: Mapped[bool] = mapped_column(Boolean)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+def _database_down(e: BaseException) -> bool:
+    """True for errors that pass (connection lost, locked, timed out): retry the message later."""
+    if isinstance(e, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    return isinstance(e, DBAPIError) and e.connection_invalidated
+
+
+@contextmanager
+def refusal_is_poison(what: str) -> Iterator[None]:
+    """Turns a database error that will not pass (a value the contract should have refused) into
+    Poison, so that the message is dead-lettered instead of blocking every message behind it; a
+    database that is down raises as it is (the message is retried)."""
+    try:
+        yield
+    except SQLAlchemyError as e:
+        if _database_down(e):
+            raise
+        cause = getattr(e, "orig", None) or e
+        raise Poison(f"database refused {what}: {type(cause).__name__}: {str(cause)[:500]}") from e
 
 
 def _short(text: str | None, n: int = 255) -> str | None:
@@ -82,9 +107,10 @@ def get(session: Session, dead_id: int) -> DeadLetter:
     return row
 
 
-def requeue(sessions: sessionmaker, dead_id: int, broker_url: str, topology: Topology = DEFAULT_TOPOLOGY) -> None:
-    """Publish a dead letter's body again to the clue exchange, then forget it (intake deduplicates
-    events, so a crash in between costs nothing). ValueError for a truncated body."""
+def requeue(sessions: sessionmaker, dead_id: int, broker_url: str) -> None:
+    """Publish a dead letter's body again, straight to the queue it came from (the default exchange
+    routes by queue name), then forget it: consumers deduplicate, so a crash in between costs
+    nothing. ValueError for a truncated body."""
     with sessions() as s:
         row = get(s, dead_id)
     if row.truncated:
@@ -92,9 +118,8 @@ def requeue(sessions: sessionmaker, dead_id: int, broker_url: str, topology: Top
     with Connection(broker_url, connect_timeout=5) as conn:
         Producer(conn).publish(
             row.body,
-            exchange=topology.exchange,
-            routing_key=row.routing_key or "clue.requeued",
-            declare=[topology.queue],
+            exchange="",
+            routing_key=row.queue,
             delivery_mode=2,
             content_type="application/json",
             content_encoding="utf-8",
@@ -103,7 +128,7 @@ def requeue(sessions: sessionmaker, dead_id: int, broker_url: str, topology: Top
             retry_policy={"max_retries": 3},
         )
     drop(sessions, dead_id)
-    log.info("dead letter %d requeued to %s on %s", dead_id, topology.exchange_name, mask_url(broker_url))
+    log.info("dead letter %d requeued to %s on %s", dead_id, row.queue, mask_url(broker_url))
 
 
 def drop(sessions: sessionmaker, dead_id: int) -> None:

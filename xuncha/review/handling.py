@@ -15,14 +15,14 @@ import logging
 import threading
 from datetime import datetime
 
-from kombu import Connection
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from xuncha.clues.broker import Topology, consume
 from xuncha.clues.contracts import CameraRef, CategoryRef, ZoneRef
 from xuncha.clues.dispatch import VERDICT_NAMES, RecheckRequest, RecheckResult, results_queue
 from xuncha.redact import mask_url
+from xuncha.review import deadletter
 from xuncha.review.db import Case, CaseReport, Clue, OutboxMessage, Recheck, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -179,35 +179,27 @@ def overrule(session: Session, recheck_id: str, user: User, note: str, now: date
 def run_results_intake(
     sessions: sessionmaker, broker_url: str, stop: threading.Event, *, exchange: str, backoff_s: float = 2.0
 ) -> None:
-    """Consume re-check results until `stop`; outages are retried, invalid bodies are logged and dropped."""
+    """Consume re-check results until `stop`; outages are retried, and a result that is invalid or
+    that the database refuses is a dead letter (as for clue intake), never a stalled queue."""
+    queue = results_queue(exchange)
+    topology = Topology(exchange_name=exchange, queue_name=queue.name, binding_key=queue.routing_key)
 
-    def on_message(body: bytes | str, message) -> None:  # noqa: ANN001 - kombu Message
-        try:
-            result = RecheckResult.model_validate_json(message.body)
-        except ValidationError as e:
-            log.error("rejecting invalid re-check result %s: %s", message.properties.get("message_id"), e)
-            message.reject(requeue=False)
-            return
-        try:
-            with sessions.begin() as s:
-                apply_result(s, result, utcnow())
-        except Exception:
-            message.reject(requeue=True)
-            raise
-        message.ack()
+    def apply(result: RecheckResult) -> None:
+        with deadletter.refusal_is_poison(result.result_id), sessions.begin() as s:
+            apply_result(s, result, utcnow())
 
     delay = backoff_s
     while not stop.is_set():
         try:
-            with Connection(broker_url, connect_timeout=5) as conn:
-                if hasattr(conn.transport, "polling_interval"):
-                    conn.transport.polling_interval = 0.5
-                with conn.Consumer(results_queue(exchange), callbacks=[on_message], prefetch_count=1):
-                    while not stop.is_set():
-                        try:
-                            conn.drain_events(timeout=1.0)
-                        except TimeoutError:
-                            pass
+            consume(
+                broker_url,
+                apply,
+                topology=topology,
+                contract=RecheckResult,
+                stop=stop,
+                poll_interval=0.5,
+                dead_letter=lambda bad: deadletter.record(sessions, bad),
+            )
             delay = backoff_s
         except Exception as e:  # broker or database down: the message was requeued; retry later
             log.warning("re-check results from %s: %s: %s", mask_url(broker_url), type(e).__name__, mask_url(str(e)))

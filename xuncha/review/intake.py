@@ -22,8 +22,7 @@ import threading
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.broker import Poison, Topology, consume
@@ -152,25 +151,13 @@ def ingest(
             return apply_event(session, event, taxonomy, evidence_store)
 
 
-def _database_down(e: BaseException) -> bool:
-    """True for errors that pass (connection lost, locked, timed out): retry the message later."""
-    if isinstance(e, (OperationalError, InterfaceError, PoolTimeout)):
-        return True
-    return isinstance(e, DBAPIError) and e.connection_invalidated
-
-
 def apply_or_poison(
     sessions: sessionmaker, event: ClueEvent, taxonomy: Taxonomy | None, evidence_store: EvidenceStore | None
 ) -> bool:
     """`ingest`, but an event the database refuses for good (a value the contract should have
     refused) is Poison: dead-lettered instead of blocking every event behind it."""
-    try:
+    with deadletter.refusal_is_poison(event.event_id):
         return ingest(sessions, event, taxonomy, evidence_store)
-    except SQLAlchemyError as e:
-        if _database_down(e):
-            raise
-        cause = getattr(e, "orig", None) or e
-        raise Poison(f"database refused {event.event_id}: {type(cause).__name__}: {str(cause)[:500]}") from e
 
 
 def run_intake(

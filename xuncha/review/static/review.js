@@ -88,14 +88,20 @@ function renderList() {
   if (on) on.scrollIntoView({block: "nearest"});
 }
 
-// An image the worker reported but intake did not find (or that fails to load) is marked, not broken.
+// An image the worker reported but intake did not find (or that fails to load) is marked, not broken;
+// a failed URL stays marked when the list refresh renders the clue again.
+const failedImages = new Set();
 function setImg(id, ev) {
   const img = $(id);
-  img.closest("figure").classList.toggle("missing", !!ev && ev.missing);
-  if (ev && !ev.missing) img.src = ev.url; else img.removeAttribute("src");
+  const missing = !!ev && (ev.missing || failedImages.has(ev.url));
+  img.closest("figure").classList.toggle("missing", missing);
+  if (ev && !missing) img.src = ev.url; else img.removeAttribute("src");
 }
 for (const id of ["scene", "crop", "start"]) {
-  $(id).addEventListener("error", () => $(id).closest("figure").classList.add("missing"));
+  $(id).addEventListener("error", () => {
+    failedImages.add($(id).src.slice(location.origin.length));
+    $(id).closest("figure").classList.add("missing");
+  });
 }
 
 function render() {
