@@ -6,6 +6,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import uvicorn
 from argon2 import PasswordHasher
 from conftest import pg_schema_url
@@ -237,3 +239,40 @@ def remaining(url: str, topo: Topology) -> list[bytes]:
             bodies.append(msg.body if isinstance(msg.body, bytes) else msg.body.encode())  # py-amqp decodes
             msg.ack()
     return bodies
+
+
+@contextmanager
+def isolated_queue(url: str) -> Iterator[Topology]:
+    """A clue exchange and queue of their own on the broker at `url` (skips when it is unreachable);
+    deleted afterwards on RabbitMQ (the embedded broker's file goes with the test's folder)."""
+    suffix = uuid.uuid4().hex[:8]
+    topo = Topology(exchange_name=f"t.clues.{suffix}", queue_name=f"t.review.{suffix}")
+    try:
+        with Connection(url, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as e:  # noqa: BLE001 - any failure means "no broker here"
+        pytest.skip(f"broker {url.split('@')[-1]} unavailable: {e}")
+    yield topo
+    if url.startswith("amqp"):
+        with Connection(url) as conn:
+            topo.queue(conn.channel()).delete()
+            topo.exchange(conn.channel()).delete()
+
+
+def publish_raw(
+    url: str, topo: Topology, messages: list[tuple[str, bytes]], routing_key: str = "clue.opened.0507"
+) -> None:
+    """What a foreign or broken producer sends: any bytes (message id, body), to `topo`'s exchange."""
+    with Connection(url, connect_timeout=5) as conn:
+        producer = conn.Producer()
+        for message_id, body in messages:
+            producer.publish(
+                body,
+                exchange=topo.exchange,
+                routing_key=routing_key,
+                declare=[topo.queue],
+                delivery_mode=2,
+                content_type="application/json",
+                content_encoding="utf-8",
+                message_id=message_id,
+            )

@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from kombu import Connection
-from review_support import RABBIT_URL, database, make_event, write_evidence
+from review_support import RABBIT_URL, database, isolated_queue, make_event, publish_raw, write_evidence
 from sqlalchemy import func, select
 
 from xuncha.clues import limits
@@ -134,33 +132,12 @@ def test_values_a_column_cannot_hold_are_refused_by_the_schema(field: str, value
 
 @pytest.fixture
 def rabbit() -> Iterator[tuple[str, Topology]]:
-    suffix = uuid.uuid4().hex[:8]
-    topo = Topology(exchange_name=f"t.clues.{suffix}", queue_name=f"t.review.{suffix}")
-    try:
-        with Connection(RABBIT_URL, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"RabbitMQ unavailable: {e}")
-    yield RABBIT_URL, topo
-    with Connection(RABBIT_URL) as conn:
-        topo.queue(conn.channel()).delete()
-        topo.exchange(conn.channel()).delete()
+    with isolated_queue(RABBIT_URL) as topo:
+        yield RABBIT_URL, topo
 
 
 def publish_json(url: str, topo: Topology, bodies: list[dict[str, Any]]) -> None:
-    with Connection(url) as conn:
-        producer = conn.Producer()
-        for body in bodies:
-            producer.publish(
-                json.dumps(body),
-                exchange=topo.exchange,
-                routing_key="clue.opened.x",
-                declare=[topo.queue],
-                delivery_mode=2,
-                content_type="application/json",
-                content_encoding="utf-8",
-                message_id=body["event_id"],
-            )
+    publish_raw(url, topo, [(body["event_id"], json.dumps(body).encode()) for body in bodies])
 
 
 def intake_until(sessions, url: str, topo: Topology, done: Callable[[], bool], **kwargs: Any) -> None:

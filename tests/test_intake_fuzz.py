@@ -12,18 +12,16 @@ import json
 import random
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from kombu import Connection
 from pydantic import ValidationError
-from review_support import RABBIT_URL, LiveServer, database, make_event, review_config
+from review_support import RABBIT_URL, LiveServer, database, isolated_queue, make_event, publish_raw, review_config
 from sqlalchemy import func, select
 
-from xuncha.clues.broker import Topology, embedded_broker_url
+from xuncha.clues.broker import embedded_broker_url
 from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
 from xuncha.review import deadletter
@@ -129,26 +127,12 @@ def test_fuzzed_intake_keeps_every_valid_event_and_stays_responsive(services: st
     invalid = sum(1 for b in bodies if oracle(b) is None)
     assert len(valid) > 40 and invalid > 60  # the mix exercises both paths
 
-    suffix = uuid.uuid4().hex[:8]
-    topo = Topology(exchange_name=f"t.clues.{suffix}", queue_name=f"t.review.{suffix}")
     if services == "embedded+sqlite":
         url, kind = embedded_broker_url(tmp_path / "broker.sqlite"), "sqlite"
     else:
         url, kind = RABBIT_URL, "postgresql"
-    with Connection(url, connect_timeout=5) as conn:
-        producer = conn.Producer()
-        for i, body in enumerate(bodies):
-            producer.publish(
-                body,
-                exchange=topo.exchange,
-                routing_key="clue.opened.x",
-                declare=[topo.queue],
-                delivery_mode=2,
-                content_type="application/json",
-                content_encoding="utf-8",
-                message_id=f"fuzz-{i}",
-            )
-    try:
+    with isolated_queue(url) as topo:
+        publish_raw(url, topo, [(f"fuzz-{i}", body) for i, body in enumerate(bodies)])
         with database(kind, tmp_path) as (_u, sessions):
             stop = threading.Event()
             intake = threading.Thread(target=run_intake, args=(sessions, url, stop), kwargs={"topology": topo})
@@ -177,11 +161,6 @@ def test_fuzzed_intake_keeps_every_valid_event_and_stays_responsive(services: st
             with sessions() as s:
                 assert set(s.scalars(select(ClueEventRow.event_id))) == valid  # no valid event lost
                 assert deadletter.count(s) == invalid  # and nothing else slipped in or vanished
-    finally:
-        if kind == "postgresql":
-            with Connection(url) as conn:
-                topo.queue(conn.channel()).delete()
-                topo.exchange(conn.channel()).delete()
 
 
 def test_messages_are_seeded() -> None:

@@ -24,8 +24,18 @@ import pytest
 import yaml
 from conftest import pg_schema_url
 from fastapi.testclient import TestClient
-from kombu import Connection, Producer
-from review_support import RABBIT_URL, RUN, add_users, database, login, make_event, remaining, review_config
+from review_support import (
+    RABBIT_URL,
+    RUN,
+    add_users,
+    database,
+    isolated_queue,
+    login,
+    make_event,
+    publish_raw,
+    remaining,
+    review_config,
+)
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import sessionmaker
 
@@ -42,23 +52,6 @@ from xuncha.taxonomy import load_taxonomy
 GARBAGE = (b"not json " + b"abcdefghijklmnopqrstuvwxyz" * 210_000)[: 5 * 1024 * 1024]  # 5 MB of letters
 
 
-def publish_raw(
-    url: str, topo: Topology, body: bytes, message_id: str = "garbage-1", routing_key: str = "clue.opened.0507"
-) -> None:
-    """What a foreign or broken producer sends: any bytes, to the clue exchange."""
-    with Connection(url, connect_timeout=5) as conn:
-        Producer(conn).publish(
-            body,
-            exchange=topo.exchange,
-            routing_key=routing_key,
-            declare=[topo.queue],
-            delivery_mode=2,
-            content_type="application/json",
-            content_encoding="utf-8",
-            message_id=message_id,
-        )
-
-
 def wait_until(cond: Callable[[], object], timeout: float = 20, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -68,19 +61,9 @@ def wait_until(cond: Callable[[], object], timeout: float = 20, what: str = "con
 
 @pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
 def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Topology]]:
-    suffix = uuid.uuid4().hex[:8]
-    topo = Topology(exchange_name=f"t.clues.{suffix}", queue_name=f"t.review.{suffix}")
     url = embedded_broker_url(tmp_path / "broker.sqlite") if request.param == "embedded" else RABBIT_URL
-    try:
-        with Connection(url, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"RabbitMQ unavailable: {e}")
-    yield url, topo
-    if request.param == "rabbitmq":
-        with Connection(url) as conn:
-            topo.queue(conn.channel()).delete()
-            topo.exchange(conn.channel()).delete()
+    with isolated_queue(url) as topo:
+        yield url, topo
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -92,8 +75,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path):
 def test_garbage_5mb_is_dead_lettered_in_well_under_a_second_and_the_queue_moves_on(broker, db) -> None:
     url, topo = broker
     _db_url, sessions = db
-    publish_raw(url, topo, GARBAGE)
-    publish_raw(url, topo, make_event(1).model_dump_json().encode(), message_id="clue-001:0")
+    publish_raw(url, topo, [("garbage-1", GARBAGE), ("clue-001:0", make_event(1).model_dump_json().encode())])
     buried: list[float] = []
 
     def bury(bad: BadMessage) -> None:
@@ -116,10 +98,10 @@ def test_garbage_5mb_is_dead_lettered_in_well_under_a_second_and_the_queue_moves
 def test_invalid_json_is_kept_whole_and_can_be_fixed_and_requeued(broker, db) -> None:
     url, topo = broker
     _db_url, sessions = db
-    publish_raw(url, topo, b'{"kind": "opened", "clue_id": "x"')
+    publish_raw(url, topo, [("garbage-1", b'{"kind": "opened", "clue_id": "x"')])
     good = make_event(7)
     bad_score = good.model_dump(mode="json") | {"score": 2.0}  # valid JSON, fails the schema
-    publish_raw(url, topo, json.dumps(bad_score).encode(), message_id="bad-score")
+    publish_raw(url, topo, [("bad-score", json.dumps(bad_score).encode())])
     consume(url, lambda e: None, topology=topo, timeout=0.5, dead_letter=lambda b: deadletter.record(sessions, b))
     with sessions() as s:
         rows = deadletter.newest(s)
@@ -135,7 +117,7 @@ def test_invalid_json_is_kept_whole_and_can_be_fixed_and_requeued(broker, db) ->
 
 def test_message_stays_queued_when_the_dead_letter_store_is_down(broker) -> None:
     url, topo = broker
-    publish_raw(url, topo, b"garbage")
+    publish_raw(url, topo, [("garbage-1", b"garbage")])
 
     def down(bad: BadMessage) -> None:
         raise ConnectionError("database down")
@@ -160,7 +142,7 @@ def test_event_postgresql_refuses_costs_one_message_and_requeues_after_the_fix(b
             )
         events = [make_event(1), make_event(2, camera="poison"), make_event(3), make_event(4)]
         for ev in events:
-            publish_raw(url, topo, ev.model_dump_json().encode(), message_id=ev.event_id)
+            publish_raw(url, topo, [(ev.event_id, ev.model_dump_json().encode())])
         stop = threading.Event()
         t = threading.Thread(target=run_intake, args=(sessions, url, stop), kwargs={"topology": topo})
         t.start()
@@ -277,8 +259,9 @@ def test_service_survives_5mb_garbage_and_stops_on_sigterm_without_losing_it(
 
             wait_until(lambda: health() or proc.poll() is not None, 60, "the service")
             assert proc.poll() is None, (tmp_path / "service.log").read_text()
-            publish_raw(service_broker, topo, GARBAGE)
-            publish_raw(service_broker, topo, make_event(1).model_dump_json().encode(), message_id="clue-001:0")
+            publish_raw(
+                service_broker, topo, [("garbage-1", GARBAGE), ("clue-001:0", make_event(1).model_dump_json().encode())]
+            )
             slowest, t0 = 0.0, time.monotonic()
             while True:
                 t = time.monotonic()
@@ -295,8 +278,7 @@ def test_service_survives_5mb_garbage_and_stops_on_sigterm_without_losing_it(
 
             # SIGTERM right after two more garbage messages: the service stops within seconds, and
             # each message is either a dead letter or still queued.
-            publish_raw(service_broker, topo, GARBAGE, message_id="garbage-2")
-            publish_raw(service_broker, topo, b"{", message_id="garbage-3")
+            publish_raw(service_broker, topo, [("garbage-2", GARBAGE), ("garbage-3", b"{")])
             t = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             proc.wait(15)
@@ -358,8 +340,7 @@ def test_recheck_results_queue_dead_letters_poison_too_and_requeues_to_it(tmp_pa
         "result_id": "r1", "request_id": "r1", "case_id": "c1", "verdict": "rectified", "verdict_name": "已整改",
         "samples": 3, "present": 0, "worker": "w", "emitted_at": "2026-05-01T09:00:00+00:00",
     }  # fmt: skip
-    publish_raw(url, topo, GARBAGE, "garbage-r", "case.rechecked.x")
-    publish_raw(url, topo, json.dumps(unknown).encode(), "r1", "case.rechecked.rectified")
+    publish_raw(url, topo, [("garbage-r", GARBAGE), ("r1", json.dumps(unknown).encode())], "case.rechecked.x")
     with database("sqlite", tmp_path) as (_u, sessions):
         stop = threading.Event()
         t = threading.Thread(target=run_results_intake, args=(sessions, url, stop), kwargs={"exchange": exchange})
@@ -374,7 +355,7 @@ def test_recheck_results_queue_dead_letters_poison_too_and_requeues_to_it(tmp_pa
             (row,) = deadletter.newest(s)
         assert row.queue == queue.name and row.message_id == "garbage-r" and row.truncated
         drop_big = row.id
-        publish_raw(url, topo, b"{not json", "small", "case.rechecked.x")
+        publish_raw(url, topo, [("small", b"{not json")], "case.rechecked.x")
         stop.clear()
         t = threading.Thread(target=run_results_intake, args=(sessions, url, stop), kwargs={"exchange": exchange})
         t.start()
