@@ -66,13 +66,19 @@ def test_lines_of_one_poster_are_one_block_and_a_banner_is_a_long_line() -> None
     lines = [
         OcrLine("专业开锁", 0.9, (100, 100, 148, 112)),
         OcrLine("13812345678", 0.95, (100, 116, 166, 128)),
-        OcrLine("招聘", 0.9, (300, 100, 324, 112)),  # a second poster beside it
+        OcrLine("招聘", 0.9, (300, 100, 324, 112)),  # a second poster further along
+        OcrLine("办证", 0.9, (172, 100, 196, 112)),  # and one right beside it (6 px apart)
         OcrLine("热烈庆祝开业大吉", 0.9, (50, 300, 370, 340)),
     ]
     blocks = group_lines(lines)
-    assert [b.text for b in blocks] == ["专业开锁 / 13812345678", "招聘", "热烈庆祝开业大吉"]
+    assert [b.text for b in blocks] == ["专业开锁 / 13812345678", "办证", "招聘", "热烈庆祝开业大吉"]
     assert blocks[0].phones == ("13812345678",) and blocks[0].box == (100, 100, 166, 128)
-    assert [b.labels(480, TextParams()) for b in blocks] == [["phone_number", "text"], ["text"], ["banner", "text"]]
+    assert [b.labels(480, TextParams()) for b in blocks] == [
+        ["phone_number", "text"],
+        ["text"],
+        ["text"],
+        ["banner", "text"],
+    ]
 
 
 class FakeOcr:
@@ -121,6 +127,22 @@ def test_passer_by_does_not_trigger_reads_and_periodic_reads_run() -> None:
     for i in range(25):
         stage.update(picture(100, person_x=(70 * i) % 660 if i else None))  # walking: never the same place twice
     assert ocr.calls == 3  # the reference read and one every 10 samples
+
+
+def test_a_read_spoiled_by_a_passer_by_is_repeated() -> None:
+    ocr = FakeOcr({100: [], 101: [POSTER]})  # with a person in front the mean grey differs: nothing read
+    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=50, min_gap=2, diff_threshold=0))
+    stage.update(picture(100))
+    for _ in range(2):
+        stage.update(picture(101))
+    assert stage.update(picture(101, person_x=380)) == [] and ocr.calls == 2  # changed, read, person in front
+    stage.update(picture(101))
+    found = stage.update(picture(101))  # min_gap later: read again
+    assert ocr.calls == 3 and {d.text for d in found} == {POSTER.text}
+    for _ in range(10):
+        found = stage.update(picture(101))
+    # One more read when the spot the person stood on settles; it finds the same poster: no recheck after it.
+    assert ocr.calls == 4 and {d.text for d in found} == {POSTER.text}
 
 
 def test_partial_read_of_a_covered_poster_keeps_the_full_reading() -> None:

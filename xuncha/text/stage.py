@@ -3,7 +3,9 @@
 OCR costs ten times a detector pass, so each text zone is read on a schedule: at the first sample
 (the reference, unless a reference picture is given), every `every_n` samples, and when the zone's
 settled picture changed. The settled picture takes a pixel only once it has kept its value for three
-samples: a poster put up enters it, a passer-by does not. Between reads, a block of text found by the
+samples: a poster put up enters it, a passer-by does not. A read that lost text of the read before, or
+that a change triggered and found nothing new, is repeated once after `min_gap` samples: a passer-by
+standing in front at the wrong moment costs a few samples, not the poster. Between reads, a block of text found by the
 last read is reported again as long as its pixels still look as they did then; a passer-by in front of
 it or a poster torn down makes it miss samples (confirmation tolerates a few) and the change schedules
 a new read.
@@ -148,9 +150,11 @@ def _together(a: OcrLine, b: OcrLine) -> bool:
     if min(ha, hb) <= 0 or max(ha, hb) > 2.5 * min(ha, hb):
         return False
     h = min(ha, hb)
-    gap_x = max(a.box[0], b.box[0]) - min(a.box[2], b.box[2])
+    gap_x = max(a.box[0], b.box[0]) - min(a.box[2], b.box[2])  # < 0: the lines overlap horizontally
     gap_y = max(a.box[1], b.box[1]) - min(a.box[3], b.box[3])
-    return gap_y <= 0.8 * h and gap_x <= 1.0 * h
+    stacked = gap_x < 0 and gap_y <= 0.8 * h  # the lines of one poster
+    same_row = gap_y < -0.5 * h and gap_x <= 0.3 * h  # one line read in pieces; not two posters side by side
+    return stacked or same_row
 
 
 def same_place(a: BoxXYXY, b: BoxXYXY) -> bool:
@@ -188,6 +192,7 @@ class _ZoneText:
     settled: np.ndarray | None = None  # pixels as they were when they last kept their value for 3 samples
     settled_at_read: np.ndarray | None = None
     since: int = 0  # samples since the last read
+    recheck: bool = False  # read again after min_gap samples
     reads: int = 0
 
 
@@ -241,11 +246,18 @@ class TextStage:
         for z in self._zones:
             grey = self._grey(z, image)
             self._settle(z, grey)
-            if self._due(z):
-                blocks = self._read(z, image)
+            due = self._due(z)
+            if due is not None:
+                found = self._read(z, image)
                 if z.reference is None:
-                    z.reference = blocks
-                z.blocks = [carry(b, z.blocks) for b in blocks if not is_reference(b, z.reference)]
+                    z.reference = found
+                new = [carry(b, z.blocks) for b in found if not is_reference(b, z.reference)]
+                # Text of the last read not read again stays while its pixels are as they were (an OCR miss).
+                unread = [b for b in z.blocks if not any(same_place(b.box, n.box) for n in new)]
+                kept = [b for b in unread if self._unchanged(z, grey, b.box)]
+                # Read again soon when text went (a passer-by in front?) or a change showed nothing new.
+                z.recheck = due != "recheck" and (len(kept) < len(unread) or (due == "change" and not new))
+                z.blocks = new + kept
                 z.snapshot, z.since = grey, 0
                 z.settled_at_read = None if z.settled is None else z.settled.copy()
             else:
@@ -286,13 +298,19 @@ class TextStage:
             z.prev_still = still
         z.prev = grey
 
-    def _due(self, z: _ZoneText) -> bool:
+    def _due(self, z: _ZoneText) -> str | None:
+        """Why the zone is read now (first, periodic, recheck, change), or None."""
         p = self.params
-        if z.snapshot is None or z.since + 1 >= p.every_n:
-            return True
+        if z.snapshot is None:
+            return "first"
+        if z.since + 1 >= p.every_n:
+            return "periodic"
         if z.since + 1 < p.min_gap or z.settled_at_read is None or z.settled is None:
-            return False
-        return float(np.mean(np.abs(z.settled - z.settled_at_read) > p.diff_threshold)) > p.change_fraction
+            return None
+        if z.recheck:
+            return "recheck"
+        changed = float(np.mean(np.abs(z.settled - z.settled_at_read) > p.diff_threshold)) > p.change_fraction
+        return "change" if changed else None
 
     def _unchanged(self, z: _ZoneText, grey: np.ndarray, box: BoxXYXY) -> bool:
         assert z.snapshot is not None
