@@ -211,6 +211,7 @@ def report_json(results: Sequence[ScenarioResult]) -> dict:
                                 "box": [round(v, 1) for v in c.clue.box],
                                 "open_s": round(c.clue.open_s, 2),
                                 "first_s": round(c.clue.first_s, 2),
+                                **({"text": c.clue.text} if c.clue.text else {}),
                             }
                             for c in m.clues
                         ],
