@@ -237,3 +237,14 @@ def test_editor_shows_what_a_rule_would_catch(site, page) -> None:
     page.press("#item-form input[name=min_area]", "Tab")
     page.wait_for_function("document.getElementById('sighting-info').textContent.endsWith('本区域会计入 0 个')")
     page.screenshot(path=str(ARTIFACTS / "06-would-catch.png"))
+    # Each PTZ preset has its own zone set: preset 2 starts empty, the zone above stays with no preset.
+    page.keyboard.press("Control+s")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('已保存为版本 1')")
+    page.fill("#preset", "2")
+    page.press("#preset", "Enter")
+    page.wait_for_url(f"{url}/cameras/street-1?preset=2")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#items li").count() == 0 and page.input_value("#preset") == "2"
+    page.goto(f"{url}/cameras/street-1")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.text_content("#items li") == "区域 区域1（4 点）"

@@ -409,6 +409,10 @@ $("btn-new-zone").onclick = () => startDrawing("zones");
 $("btn-new-mask").onclick = () => startDrawing("masks");
 $("btn-undo").onclick = undo;
 $("btn-save").onclick = () => save();
+$("preset-form").addEventListener("submit", e => {  // each PTZ preset has its own zone set and picture
+  e.preventDefault();
+  location.search = "?preset=" + encodeURIComponent($("preset").value.trim());
+});
 $("btn-copy").onclick = async () => {
   const to = $("copy-to").value.split(/[,，\s]+/).filter(Boolean);
   if (!to.length) return;
@@ -515,7 +519,7 @@ async function load() {
   S.labels = schema.data.labels;
   S.preset = params.get("preset") ?? cam.data.preset ?? "";
   $("cam-title").textContent = `${cam.data.name || CAM}（${CAM}）`;
-  $("cam-preset").textContent = S.preset ? `预置位 ${S.preset}` : "";
+  $("preset").value = S.preset;
   const current = (await loadVersions()).zone_set;
   S.zones = current.zones; S.masks = current.masks || []; S.sel = null; S.undo = [];
   $("btn-undo").disabled = true;
