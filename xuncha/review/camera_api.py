@@ -184,27 +184,26 @@ def add_camera_routes(
             data = latest.data if latest else ZoneSet(version=1).model_dump(mode="json") | {"version": 0}
             return JSONResponse({"zone_set": data, "versions": cameras.versions(s, camera_id, preset)})
 
-    @app.put("/api/cameras/{camera_id}/zones")
-    def put_zones(request: Request, who: Admin, camera_id: str, body: dict[str, Any], preset: str = "") -> Response:
+    def _new_version(request: Request, act: Callable[..., Any]) -> Response:
+        """Run `act(session, now, taxonomy)`, which saves a zone set version; refusals in Chinese."""
         try:
             with st(request).sessions.begin() as s:
-                row = cameras.save_zone_set(
-                    s, camera_id, preset, body, who.name, st(request).clock(), st(request).taxonomy
-                )
+                row = act(s, st(request).clock(), st(request).taxonomy)
                 return JSONResponse({"version": row.version, "zone_set": row.data})
         except (RegistryError, ZoneSetInvalid) as e:
             return _refused(e)
 
+    @app.put("/api/cameras/{camera_id}/zones")
+    def put_zones(request: Request, who: Admin, camera_id: str, body: dict[str, Any], preset: str = "") -> Response:
+        return _new_version(
+            request, lambda s, now, tax: cameras.save_zone_set(s, camera_id, preset, body, who.name, now, tax)
+        )
+
     @app.post("/api/cameras/{camera_id}/zones/revert")
     def revert_zones(request: Request, who: Admin, camera_id: str, body: RevertBody, preset: str = "") -> Response:
-        try:
-            with st(request).sessions.begin() as s:
-                row = cameras.revert(
-                    s, camera_id, preset, body.version, who.name, st(request).clock(), st(request).taxonomy
-                )
-                return JSONResponse({"version": row.version, "zone_set": row.data})
-        except (RegistryError, ZoneSetInvalid) as e:
-            return _refused(e)
+        return _new_version(
+            request, lambda s, now, tax: cameras.revert(s, camera_id, preset, body.version, who.name, now, tax)
+        )
 
     @app.post("/api/cameras/{camera_id}/zones/copy")
     def copy_zones(request: Request, who: Admin, camera_id: str, body: CopyBody, preset: str = "") -> Response:
