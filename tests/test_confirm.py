@@ -601,3 +601,14 @@ def test_a_dwell_follows_the_resolved_category() -> None:
     c = Confirmer("cam1", lambda zone, category: {"0507": 10.0, "0102": 30.0}[category])
     out = run(c, [(float(ts), [generic(), named()]) for ts in range(40)])
     assert [(t.violation.category, t.ts) for t in out] == [("0102", 30)]
+
+
+def test_object_put_back_continues_its_open_violation_even_if_a_part_of_it_started_a_pending_track() -> None:
+    # The place is the first sighting's box: here only the object's bottom strip (its contact shadow).
+    strip, full, part = (100.0, 140.0, 140.0, 150.0), (100.0, 100.0, 140.0, 150.0), (110.0, 110.0, 125.0, 150.0)
+    c = confirmer(10)
+    out = run(c, [(0.0, [cand(strip)])] + [(float(ts), [cand(full)]) for ts in range(1, 13)])
+    out += run(c, [(20.0, [cand(part)])])  # while it was away, a part of something: a pending track
+    out += run(c, [(float(ts), [cand(full)]) for ts in range(25, 60)])  # put back
+    assert [t.kind for t in out].count("opened") == 1
+    assert c.open_violations[0].last.ts == 59

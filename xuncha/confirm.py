@@ -246,7 +246,9 @@ class Confirmer:
             for ti, t in enumerate(self._tracks)
             if t.zone_id == c.zone_id and p.same_place(t.box, c.detection.box)
         ]
-        pairs.sort(key=lambda x: (-x[0], -x[1], -kept[x[2]].detection.score, x[2], x[3]))
+        # An open violation's place comes first: an object put back where it was continues its violation
+        # even when a pending track (a part of it seen while it was away) matches the box better.
+        pairs.sort(key=lambda x: (self._tracks[x[3]].id is None, -x[0], -x[1], -kept[x[2]].detection.score, x[2], x[3]))
         assigned: dict[int, int] = {}  # track index -> candidate index
         taken: set[int] = set()
         for _, _, ci, ti in pairs:

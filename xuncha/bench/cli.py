@@ -53,6 +53,7 @@ def _throughput(args: argparse.Namespace) -> int:
         interval_s=args.interval,
         model=args.model,
         threads=args.threads,
+        garbage_model=args.garbage_model,
     )
     print(format_report(result))
     (args.out / "throughput.json").write_text(json.dumps(result, indent=1))
@@ -89,5 +90,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--interval", type=float, default=2.0, help="sample interval in seconds of video")
     q.add_argument("--model", default="yolox_nano_coco", help="detector card name")
     q.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    q.add_argument("--garbage-model", metavar="REF", help="add a garbage model (card or .onnx) on every camera")
     common(q)
     q.set_defaults(func=_throughput)

@@ -50,8 +50,18 @@ class _Clock:
         return timed
 
 
-def _config(footage_dir: Path, out_dir: Path, cameras: int, interval_s: float, model: str, threads: int | None) -> dict:
+def _config(
+    footage_dir: Path,
+    out_dir: Path,
+    cameras: int,
+    interval_s: float,
+    model: str,
+    threads: int | None,
+    garbage_model: str | None = None,
+) -> dict:
     whole = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    # With a garbage model every zone watches 暴露垃圾 too (garbage recognition on every camera).
+    scene = {"scene": ["exposed_garbage"], "dwell_s": 10} if garbage_model else {}
     rule = {
         "category": "0507",
         "labels": ["static_object", "suitcase", "backpack", "handbag"],
@@ -62,14 +72,14 @@ def _config(footage_dir: Path, out_dir: Path, cameras: int, interval_s: float, m
     }
     return {
         "data_dir": str(out_dir / "throughput-var"),
-        "detectors": {"models": [model], "threads": threads},
+        "detectors": {"models": [model, *([garbage_model] if garbage_model else [])], "threads": threads},
         "cameras": [
             {
                 "id": f"cam{i:02d}",
                 "source": str(footage_dir / FOOTAGE[i % len(FOOTAGE)]),
                 "sample_interval_s": interval_s,
                 "start_time": datetime(2026, 5, 1, 9, tzinfo=UTC).isoformat(),
-                "zones": [{"id": "all", "name": "全画面", "polygon": whole, "rules": [rule]}],
+                "zones": [{"id": "all", "name": "全画面", "polygon": whole, "rules": [rule], **scene}],
             }
             for i in range(cameras)
         ],
@@ -84,10 +94,14 @@ def run_throughput(
     interval_s: float = 2.0,
     model: str = "yolox_nano_coco",
     threads: int | None = None,
+    garbage_model: str | None = None,
 ) -> dict:
-    """Run the worker once over N file cameras; CPU per sample by stage and the cameras one core sustains."""
+    """Run the worker once over N file cameras; CPU per sample by stage and the cameras one core sustains.
+
+    `garbage_model` (a card or .onnx) adds garbage recognition: the model runs on every camera.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = WorkerConfig.model_validate(_config(footage_dir, out_dir, cameras, interval_s, model, threads))
+    cfg = WorkerConfig.model_validate(_config(footage_dir, out_dir, cameras, interval_s, model, threads, garbage_model))
     cfg, taxonomy = resolve_config(cfg, out_dir, "throughput")
     worker = Worker(cfg, taxonomy)
     clock = _Clock()

@@ -179,7 +179,7 @@ class StationaryObjectModel:
             self._start(grey, self._source_hw, self._ts)
             return []
         # No shift tolerance against S: it would let a patterned passer-by match a blurred S.
-        settled = np.abs(grey - short).max(axis=2) <= p.diff_threshold
+        settled = _channel_max(cv2.absdiff(grey, short)) <= p.diff_threshold
         static = changed & settled
         moving = ~settled
 
@@ -193,9 +193,9 @@ class StationaryObjectModel:
         evidence[moving] -= p.occluded_decay * dt
         np.clip(evidence, 0.0, p.evidence_cap_s, out=evidence)
 
-        short += (1.0 - math.exp(-dt / p.short_tau_s)) * (grey - short)
-        free = (evidence == 0) & ~static
-        long[free] += (1.0 - math.exp(-dt / p.long_tau_s)) * (grey[free] - long[free])
+        cv2.accumulateWeighted(grey, short, 1.0 - math.exp(-dt / p.short_tau_s))
+        free = ((evidence == 0) & ~static).astype(np.uint8)
+        cv2.accumulateWeighted(grey, long, 1.0 - math.exp(-dt / p.long_tau_s), mask=free)
 
         return self._blobs(grey, d_long, settled & ~changed, moving)
 
@@ -346,11 +346,17 @@ def _shift_tolerant_diff(grey: np.ndarray, background: np.ndarray, radius: int) 
     """How far each pixel lies outside the range of the background within `radius` pixels (the
     largest over the channels)."""
     if radius == 0:
-        return np.abs(grey - background).max(axis=2)
+        return _channel_max(cv2.absdiff(grey, background))
     k = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-    above = grey - cv2.dilate(background, k)
-    below = cv2.erode(background, k) - grey
-    return np.maximum(np.maximum(above, below), 0.0).max(axis=2)
+    above = cv2.subtract(grey, cv2.dilate(background, k))
+    below = cv2.subtract(cv2.erode(background, k), grey)
+    return np.maximum(_channel_max(cv2.max(above, below)), 0.0)
+
+
+def _channel_max(image: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest of the channels (faster than a reduction over the last axis)."""
+    a, b, c = cv2.split(image)
+    return cv2.max(cv2.max(a, b), c)
 
 
 def _gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
