@@ -32,23 +32,28 @@ FOUND = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)  # wall time of the first frame w
 HANDLED = datetime(2026, 5, 1, 15, 0, tzinfo=UTC)
 HANDLED_AT_S = 30.0  # where in the re-check clips dispatch's report falls
 # sidewalk_bag_left.avi: the man sets the bag down at ~12 s; before 9 s the sidewalk is empty.
+FOUND_CLIP = [(0, 9), (13, 39)]  # the bag is set down and left: the clue (35 s)
 STAYS = [(0, 9), (13, 39), (20, 39)]  # the bag stays to the end (54 s)
 REMOVED = [(0, 9), (13, 30), (0, 9), (0, 9)]  # the bag is there from ~9 s, gone from 26 s (44 s)
 
 
-def compose(dst: Path, segments: list[tuple[float, float]]) -> Path:
+def compose(folder: Path, clips: dict[str, list[tuple[float, float]]]) -> dict[str, Path]:
+    """Cut and join segments of sidewalk_bag_left.avi into one file per clip (read once)."""
     cap = cv2.VideoCapture(str(shared_file("footage/sidewalk_bag_left.avi")))
     fps = cap.get(cv2.CAP_PROP_FPS)
     frames = []
     while (got := cap.read())[0]:
         frames.append(got[1])
     h, w = frames[0].shape[:2]
-    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for a, b in segments:
-        for f in frames[round(a * fps) : round(b * fps)]:
-            out.write(f)
-    out.release()
-    return dst
+    out = {}
+    for name, segments in clips.items():
+        out[name] = folder / f"{name}.mp4"
+        writer = cv2.VideoWriter(str(out[name]), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        for a, b in segments:
+            for f in frames[round(a * fps) : round(b * fps)]:
+                writer.write(f)
+        writer.release()
+    return out
 
 
 def worker_run(tmp_path: Path, url: str, clips: dict[str, Path], start: datetime) -> None:
@@ -66,7 +71,7 @@ def worker_run(tmp_path: Path, url: str, clips: dict[str, Path], start: datetime
             "id": cid,
             "name": cid,
             "source": str(path),
-            "sample_interval_s": 1.0,
+            "sample_interval_s": 2.0,
             "start_time": start.isoformat(),
             "region": {"code": "440105001", "name": "江南中街"},
             "zones": [
@@ -86,7 +91,7 @@ def worker_run(tmp_path: Path, url: str, clips: dict[str, Path], start: datetime
             "evidence_dir": str(tmp_path / "evidence"),
             "broker_url": url,
             "detectors": {"models": ["yolox_nano_coco"]},
-            "recheck": {"samples": 3, "span_s": 6, "within_h": 2},
+            "recheck": {"samples": 3, "span_s": 8, "within_h": 2},
             "cameras": cameras,
         }
     )
@@ -105,10 +110,9 @@ def drain(url: str, queue_name: str) -> list[dict]:
 @pytest.mark.rabbitmq
 def test_handled_cases_are_rechecked_by_their_cameras(tmp_path: Path, amqp_vhost: str) -> None:
     shared_file("models/yolox_nano_coco.onnx")
-    clips = {
-        "cam-removed": compose(tmp_path / "removed.mp4", REMOVED),
-        "cam-stays": compose(tmp_path / "stays.mp4", STAYS),
-    }
+    videos = compose(tmp_path, {"found": FOUND_CLIP, "cam-removed": REMOVED, "cam-stays": STAYS})
+    found = videos.pop("found")
+    clips = videos
     url = amqp_vhost
     engine, sessions = open_database(f"sqlite:///{tmp_path / 'review.sqlite'}")
     tokens = add_users(sessions)
@@ -123,7 +127,7 @@ def test_handled_cases_are_rechecked_by_their_cameras(tmp_path: Path, amqp_vhost
         with TestClient(app, base_url="https://testserver") as client:
             client.headers["X-CSRF-Token"] = login(client, "op1")
             # 1. The worker finds the bag on both cameras; the clues reach the review service over RabbitMQ.
-            worker_run(tmp_path, url, clips, FOUND)
+            worker_run(tmp_path, url, dict.fromkeys(clips, found), FOUND)
             consume(url, lambda e: ingest(sessions, e), timeout=3)
             pending = client.get("/api/clues").json()["items"]
             assert sorted(c["camera"]["id"] for c in pending) == ["cam-removed", "cam-stays"], pending
