@@ -175,3 +175,13 @@ def test_a_moved_camera_takes_its_recheck_along_and_a_dead_one_ends_unverifiable
     assert (tmp_path / "evidence" / moved.after.path).stat().st_size > 1000
     assert (dead.verdict, dead.verdict_name, dead.samples) == ("unverifiable", "无法核查", 0)
     assert "没有画面" in dead.reason and dead.after is None
+
+
+def test_recheck_settings_errors_name_the_section(tmp_path: Path) -> None:
+    from xuncha.config import ConfigError
+    from xuncha.settings import WorkerConfig, resolve_config
+
+    cam = {"id": "c", "source": "x.mp4", "zones": ZONES.model_dump(mode="json")}
+    cfg = WorkerConfig.model_validate({"recheck": {"samples": 3, "min_present": 4}, "cameras": [cam]})
+    with pytest.raises(ConfigError, match="recheck: recheck: min_present must be in 1..3"):
+        resolve_config(cfg, tmp_path, "w.yaml")

@@ -114,6 +114,9 @@ class RecheckDesk:
         self._active: dict[str, tuple[RecheckRequest, RecheckState]] = {}  # request id -> request, progress
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # the broker connection: the desk's thread and take_now
+        self._conn: Connection | None = None
+        self._declared: set[str] = set()  # cameras whose queue this connection declared
 
     # -- the sampling loop's side ----------------------------------------------------------------
 
@@ -239,6 +242,8 @@ class RecheckDesk:
         if self._thread is not None:
             self._thread.join(30)
         self.exchange_once()  # results finished at the very end still go out if the broker is up
+        with self._lock:
+            self._release()
         self.engine.dispose()
 
     def _run(self) -> None:
@@ -247,20 +252,31 @@ class RecheckDesk:
 
     def exchange_once(self) -> None:
         """Take the owned cameras' new requests and publish finished results; errors wait for next time."""
-        amqp = self.broker_url.split("://", 1)[0].lower() in ("amqp", "amqps", "pyamqp")
-        options = {"confirm_publish": True} if amqp else {}  # a publish returns once RabbitMQ has it
-        try:
-            with Connection(self.broker_url, connect_timeout=5, transport_options=options) as conn:
-                self._take_requests(conn)
-                self._publish_results(conn)
-        except Exception as e:  # broker or database down: requests stay queued, results stay stored
-            log.warning("re-check desk: %s: %s", type(e).__name__, mask_url(str(e)))
+        with self._lock:
+            try:
+                if self._conn is None:
+                    amqp = self.broker_url.split("://", 1)[0].lower() in ("amqp", "amqps", "pyamqp")
+                    options = {"confirm_publish": True} if amqp else {}  # a publish returns once RabbitMQ has it
+                    self._conn = Connection(self.broker_url, connect_timeout=5, transport_options=options)
+                    self._declared = set()
+                self._take_requests(self._conn)
+                self._publish_results(self._conn)
+            except Exception as e:  # broker or database down: requests stay queued, results stay stored
+                log.warning("re-check desk: %s: %s", type(e).__name__, mask_url(str(e)))
+                self._release()
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            self._conn.release()
+        self._conn = None
 
     def _take_requests(self, conn: Connection) -> None:
         channel = conn.default_channel
         for cid in sorted(self._owned):
             queue = recheck_queue(cid, self.exchange)(channel)
-            queue.declare()
+            if cid not in self._declared:  # once per connection: the queue then outlives us
+                queue.declare()
+                self._declared.add(cid)
             while (msg := queue.get(no_ack=False)) is not None:
                 try:
                     req = RecheckRequest.model_validate_json(msg.body)
@@ -284,7 +300,9 @@ class RecheckDesk:
     def _publish_results(self, conn: Connection) -> None:
         with Session(self.engine) as s:
             done = s.execute(
-                select(PendingRecheck.request_id, PendingRecheck.result).where(PendingRecheck.result.is_not(None))
+                select(PendingRecheck.request_id, PendingRecheck.result).where(
+                    PendingRecheck.result.is_not(None), PendingRecheck.camera_id.in_(self._owned)
+                )
             ).all()
         if not done:
             return
