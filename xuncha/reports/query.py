@@ -294,7 +294,7 @@ def filing_rates(s: Session, p: Period, by: str) -> list[RateRow]:
         "camera": (Clue.camera_id, Clue.camera_name),
     }[by]
     now = Decision.decided_at >= p.start
-    rows = s.execute(
+    q = (
         select(
             key,
             func.max(label),
@@ -303,9 +303,10 @@ def filing_rates(s: Session, p: Period, by: str) -> list[RateRow]:
             _n(~now),
             _n(and_(~now, Decision.accepted.is_(True))),
         )
-        .join(Clue, Clue.id == Decision.clue_id)
+        .select_from(Decision)
         .where(Decision.undone_at.is_(None), Decision.decided_at >= p.previous.start, Decision.decided_at < p.end)
         .group_by(key)
         .order_by(_n(now).desc(), key)
     )
+    rows = s.execute(q.join(Clue, Clue.id == Decision.clue_id) if by == "camera" else q)
     return [RateRow(k, lb or k, int(a), int(b), int(c), int(d)) for k, lb, a, b, c, d in rows]
