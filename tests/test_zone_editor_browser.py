@@ -136,6 +136,13 @@ def test_admin_registers_camera_draws_zone_and_worker_applies_it(site, page, tmp
         page.keyboard.press("Control+z")
         page.keyboard.press("Control+s")
         page.wait_for_function("document.getElementById('status').textContent.startsWith('已保存为版本 3')")
+        # The keyboard moves a point too: ] picks the first point, Shift+→ moves it 2 % right.
+        page.keyboard.press("]")
+        page.keyboard.press("Shift+ArrowRight")
+        page.keyboard.press("Control+s")
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('已保存为版本 4')")
+        current = page.evaluate("fetch('/api/cameras/hall-01/zones').then(r => r.json())")["zone_set"]
+        assert current["zones"][0]["polygon"][0] == pytest.approx([0.12, 0.5], abs=0.011)
         page.screenshot(path=str(ARTIFACTS / "03-versions.png"), full_page=True)
     finally:
         stop(worker)
@@ -232,6 +239,12 @@ def test_editor_shows_what_a_rule_would_catch(site, page) -> None:
     page.select_option("#item-form select[name=category]", "0507")
     page.fill("#item-form input[name=labels]", "suitcase")
     page.press("#item-form input[name=labels]", "Tab")
+    page.wait_for_function("document.getElementById('sighting-info').textContent.endsWith('本区域会计入 1 个')")
+    page.fill("#item-form input[name=exclude_labels]", "person")  # the person's box covers the bag
+    page.press("#item-form input[name=exclude_labels]", "Tab")
+    page.wait_for_function("document.getElementById('sighting-info').textContent.endsWith('本区域会计入 0 个')")
+    page.fill("#item-form input[name=exclude_overlap]", "0.9")  # it covers 50 % of the bag: not enough now
+    page.press("#item-form input[name=exclude_overlap]", "Tab")
     page.wait_for_function("document.getElementById('sighting-info').textContent.endsWith('本区域会计入 1 个')")
     page.fill("#item-form input[name=min_area]", "0.05")  # larger than the bag (0.02 of the frame)
     page.press("#item-form input[name=min_area]", "Tab")

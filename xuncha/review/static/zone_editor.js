@@ -13,7 +13,7 @@ const ANCHORS = {bottom_center: "底边中点（目标落地处）", overlap: "�
 
 const S = {
   zones: [], masks: [], sel: null, drawing: null, drag: null, undo: [],
-  img: null, w: 16, h: 9, preset: "", schema: null, labels: [], sightings: [], ruleIndex: 0,
+  img: null, w: 16, h: 9, preset: "", schema: null, labels: [], sightings: [], ruleIndex: 0, vertex: null, selKey: null,
 };
 
 async function api(method, url, body) {
@@ -106,12 +106,22 @@ function sizeBoxes(zone) {
   }
   ctx.setLineDash([]);
 }
-function wouldCount(rule, b) {
-  // The worker's test for one rule, on the polygon as drawn now (exclude_labels needs the other boxes: not shown).
+function covered(b, by) {
+  // Intersection over b's own area (the worker's exclude_labels test).
+  const w = Math.min(b.box[2], by.box[2]) - Math.max(b.box[0], by.box[0]);
+  const h = Math.min(b.box[3], by.box[3]) - Math.max(b.box[1], by.box[1]);
+  const area = (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]);
+  return w > 0 && h > 0 && area > 0 ? (w * h) / area : 0;
+}
+
+function wouldCount(rule, b, others) {
+  // The worker's test for one rule on the polygon as drawn now; `others` are the same sample's boxes.
   const [x1, y1, x2, y2] = b.box;
   const area = (x2 - x1) * (y2 - y1);
   if (!(rule.labels || []).includes(b.label) || b.score < (rule.min_score ?? 0.25)) return false;
   if (area < (rule.min_area ?? 0) || area > (rule.max_area ?? 1)) return false;
+  const exclude = rule.exclude_labels || [];
+  if (others.some(o => o !== b && exclude.includes(o.label) && covered(b, o) >= (rule.exclude_overlap ?? 0.3))) return false;
   const poly = selected().polygon;
   if ((rule.anchor ?? "bottom_center") === "bottom_center") return inside(poly, [(x1 + x2) / 2, y2]);
   let hit = 0;
@@ -127,7 +137,7 @@ function drawSightings() {
   let counted = 0;
   for (const s of S.sightings) {
     for (const b of s.boxes) {
-      const hit = z ? rules.some(r => wouldCount(r, b)) : b.zones.length > 0;
+      const hit = z ? rules.some(r => wouldCount(r, b, s.boxes)) : b.zones.length > 0;
       counted += hit;
       const [x1, y1, x2, y2] = b.box.map((v, i) => v * (i % 2 ? canvas.height : canvas.width));
       ctx.strokeStyle = hit ? (z ? "#2ecc71" : "#ff7f0e") : "rgba(200,200,200,0.6)";
@@ -162,7 +172,12 @@ function draw() {
       ctx.fillStyle = "#fff"; ctx.font = `${Math.round(canvas.width / 60)}px sans-serif`;
       ctx.fillText(z.name || z.id, x + 4, y - 6);
       if (on) {
-        for (const p of z.polygon) { const [px, py] = toPx(p); ctx.fillStyle = "#fff"; ctx.fillRect(px - 5, py - 5, 10, 10); }
+        z.polygon.forEach((p, k) => {
+          const [px, py] = toPx(p);
+          const r = k === S.vertex ? 8 : 5;
+          ctx.fillStyle = k === S.vertex ? "#f1c40f" : "#fff";
+          ctx.fillRect(px - r, py - r, 2 * r, 2 * r);
+        });
         if (kind === "zones") sizeBoxes(z);
       }
     });
@@ -324,7 +339,13 @@ function renderForm() {
   form.append(add);
 }
 
-function render() { renderItems(); renderForm(); draw(); }
+function render() {
+  const key = S.sel ? S.sel.kind + S.sel.i : null;
+  if (key !== S.selKey) { S.selKey = key; S.vertex = null; }
+  const z = selected();
+  if (z && S.vertex !== null && S.vertex >= z.polygon.length) S.vertex = null;
+  renderItems(); renderForm(); draw();
+}
 
 // -- mouse and keyboard -------------------------------------------------------------------------------
 function startDrawing(kind) { S.drawing = {kind, points: []}; S.sel = null; render(); canvas.focus(); }
@@ -397,6 +418,17 @@ document.addEventListener("keydown", ev => {
   if (key === "n") startDrawing("zones");
   else if (key === "m") startDrawing("masks");
   else if (ev.key === "Enter") finishDrawing();
+  else if ((ev.key === "[" || ev.key === "]") && selected()) {  // pick a point for the arrow keys
+    const n = selected().polygon.length;
+    S.vertex = ((S.vertex ?? (ev.key === "]" ? -1 : 0)) + (ev.key === "]" ? 1 : n - 1)) % n;
+    draw();
+  } else if (ev.key.startsWith("Arrow") && selected() && S.vertex !== null) {
+    const step = ev.shiftKey ? 0.02 : 0.005;
+    const [dx, dy] = {ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step]}[ev.key];
+    const p = selected().polygon[S.vertex];
+    const clamp = v => Math.round(Math.min(1, Math.max(0, v)) * 1000) / 1000;
+    change(() => { selected().polygon[S.vertex] = [clamp(p[0] + dx), clamp(p[1] + dy)]; });
+  }
   else if (ev.key === "Escape") { S.drawing = null; draw(); }
   else if ((ev.key === "Delete" || ev.key === "Backspace") && S.sel) {
     ev.preventDefault();
