@@ -123,3 +123,12 @@ def test_scene_zone_in_a_worker_config(tmp_path):
     )
     c, _ = load_worker_config(cfg)
     assert [r.category for r in c.cameras[0].zones.zones[0].all_rules] == ["0507", "0506"]
+
+
+def test_a_walker_over_a_small_bag_does_not_hide_it_but_a_person_standing_still_is_no_pile():
+    z = zone(scene="piled_materials")
+    bag = det("static_object", (395, 265, 425, 295), 0.8, "stationary")
+    walker = det("person", (380, 150, 440, 300))  # 10x the bag's area, covering it
+    assert match(z, dets=[bag, walker]) == [("z", "0507", "static_object")]
+    standing = det("static_object", (385, 160, 435, 300), 0.8, "stationary")  # the person's own blob
+    assert match(z, dets=[standing, walker]) == []

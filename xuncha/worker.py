@@ -651,9 +651,7 @@ class Worker:
         )
 
 
-def _config_watcher(
-    path: Path, labels: set[str], seen: int
-) -> Callable[[], tuple[WorkerConfig, Taxonomy] | None]:
+def _config_watcher(path: Path, labels: set[str], seen: int) -> Callable[[], tuple[WorkerConfig, Taxonomy] | None]:
     """reload() for the live loop: the new config when the file changed since `seen` (mtime) and is valid,
     its rules naming only `labels`, else None."""
 

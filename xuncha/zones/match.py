@@ -130,6 +130,7 @@ class _FrameDetections:
         self.detections = detections
         self.labels = [d.label for d in detections]
         self.boxes = np.array([d.box for d in detections], dtype=float).reshape(-1, 4)
+        self.areas = np.array([d.area for d in detections], dtype=float)
         self.area_fraction = [d.area / frame_area for d in detections]
         self._cover: np.ndarray | None = None
         self._masks: dict[frozenset[str], np.ndarray] = {}
@@ -151,11 +152,15 @@ class _FrameDetections:
             mask = self._masks[labels] = np.array([lab in labels for lab in self.labels], dtype=bool)
         return mask
 
-    def covered(self, i: int, by_labels: frozenset[str], threshold: float) -> bool:
-        """Is detection i covered >= threshold by another detection with one of `by_labels`?"""
+    def covered(self, i: int, by_labels: frozenset[str], threshold: float, max_ratio: float | None = None) -> bool:
+        """Is detection i covered >= threshold by another detection with one of `by_labels` (whose box is at
+        most `max_ratio` times i's)?"""
         if self._cover is None:
             self._cover = coverage_matrix(self.boxes)
-        return bool(np.any(self._cover[i, self._mask(by_labels)] >= threshold))
+        hit = self._mask(by_labels) & (self._cover[i] >= threshold)
+        if max_ratio is not None:
+            hit &= self.areas <= max_ratio * self.areas[i]
+        return bool(np.any(hit))
 
     def beside(self, i: int, labels: frozenset[str], margin: float) -> bool:
         """Does another detection with one of `labels` touch detection i's box grown by `margin` of its size?"""
@@ -195,7 +200,7 @@ def _accepts(cr: _CompiledRule, frame: _FrameDetections, anchors: _ZoneAnchors, 
         return False
     if not rule.min_area <= frame.area_fraction[i] <= rule.max_area:
         return False
-    if cr.exclude and frame.covered(i, cr.exclude, rule.exclude_overlap):
+    if cr.exclude and frame.covered(i, cr.exclude, rule.exclude_overlap, rule.exclude_max_ratio):
         return False
     if cr.beside and not frame.beside(i, cr.beside, rule.with_margin):
         return False

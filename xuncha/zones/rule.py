@@ -71,6 +71,14 @@ class Rule(BaseModel):
         le=1,
         description="Covered fraction (intersection over the candidate's area) that triggers exclude_labels",
     )
+    exclude_max_ratio: float | None = Field(
+        None,
+        gt=0,
+        title="排除框最大倍数",
+        description="With exclude_labels: exclude only when the covering box is at most this many times the "
+        "candidate's area, so a walker's box over a small bag does not hide the bag while a person standing "
+        "still (a blob about their size) is still excluded; empty = any size",
+    )
     with_labels: list[str] = Field(
         default_factory=list,
         title="伴随标签",
