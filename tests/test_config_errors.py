@@ -133,3 +133,18 @@ def test_a_rule_label_no_model_produces_stops_the_worker_with_one_line(tmp_path:
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.startswith(f"xuncha: {path}: camera gate-3, zone box, rules[0].labels: 'unicorn' is produced")
     assert "suitcase'" not in r.stderr and "static_object" in r.stderr  # known labels listed: models + stages
+
+
+def test_a_config_change_naming_an_unknown_label_is_not_applied(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    import os
+
+    from xuncha.worker import _config_watcher
+
+    path = _config(tmp_path, _camera())
+    reload = _config_watcher(path, {"suitcase", "person"}, path.stat().st_mtime_ns)
+    zone = {**_camera()["zones"][0], "rules": [{"category": "0507", "labels": ["unicorn"]}]}
+    _config(tmp_path, _camera(zones=[zone]))
+    os.utime(path, ns=(1, 2_000_000_000_000_000_000))
+    with caplog.at_level(logging.ERROR, logger="xuncha.worker"):
+        assert reload() is None
+    assert "config change ignored" in caplog.text and "rules[0].labels: 'unicorn' is produced by no" in caplog.text
