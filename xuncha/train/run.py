@@ -230,6 +230,8 @@ class Run:
 
     def card(self, onnx_path: Path, metrics: dict[str, float], command: str) -> Path:
         o = self.opts
+        results = self.ultralytics_dir / "results.csv"
+        epochs = len(results.read_text().splitlines()) - 1 if results.is_file() else o.epochs
         start = f"converted COCO weights of {Path(o.weights).name}" if o.weights else "random weights (scratch)"
         card = ModelCard(
             name=o.name,
@@ -237,7 +239,7 @@ class Run:
             family="ultralytics",
             source=(
                 f"Ultralytics {o.arch} trained with `xuncha train` from {start} on {Path(o.data).name} "
-                f"(split by source photo){' plus CCTV composites' if o.footage else ''}, {o.epochs} epochs at "
+                f"(split by source photo){' plus CCTV composites' if o.footage else ''}, {epochs} epochs at "
                 f"{o.imgsz}, exported at {o.export_imgsz}"
             ),
             licence="AGPL-3.0 (Ultralytics); training data CC BY 4.0 (street_trashbags)",
