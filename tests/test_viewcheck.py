@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import shared_file
 
 from xuncha.bench.viewclips import frames, lit, ramp, shifted
+from xuncha.config import ConfigError
+from xuncha.settings import WorkerConfig, resolve_config
 from xuncha.viewcheck import Reference, ViewCheck, ViewParams, apply_affine
 
 STEP = 15  # two samples a second of the 29.97 fps clip
@@ -79,3 +83,22 @@ def test_dark_or_covered_pictures_give_no_verdict(sidewalk: list[np.ndarray]) ->
 def test_a_featureless_reference_is_refused() -> None:
     with pytest.raises(ValueError, match="too little texture"):
         Reference(np.full((480, 720, 3), 128, np.uint8))
+
+
+def test_checking_every_other_sample_halves_the_work_and_doubles_the_delay(sidewalk: list[np.ndarray]) -> None:
+    check = ViewCheck(sidewalk[0], ViewParams(every=2))
+    states = run(check, [shifted(img, 0.04, 0.0) for img in sidewalk[1:7]])
+    assert states == ["ok"] * 4 + ["changed"] * 2  # checks on samples 1, 3 and 5
+
+
+def test_view_check_settings_are_checked_with_the_config(tmp_path: Path) -> None:
+    cfg = WorkerConfig.model_validate(
+        {"cameras": [{"id": "a", "source": "a.mp4", "zones": []}], "view_check": {"changed_after": 0}}
+    )
+    with pytest.raises(ConfigError, match="view_check.*changed_after=0"):
+        resolve_config(cfg, tmp_path, "worker.yaml")
+    ok = WorkerConfig.model_validate(
+        {"cameras": [{"id": "a", "source": "a.mp4", "zones": []}], "view_check": {"lost_after": 20, "tolerance": 0.02}}
+    )
+    params = resolve_config(ok, tmp_path, "worker.yaml")[0].view_params()
+    assert params.lost_after == 20 and isinstance(params.lost_after, int) and params.tolerance == 0.02

@@ -23,6 +23,7 @@ from xuncha.recheck.core import RecheckParams
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 from xuncha.text.ocr import ocr_available
 from xuncha.text.stage import TextParams
+from xuncha.viewcheck import FRACTIONS, ViewParams
 from xuncha.zones.model import ZoneSet, check_zone_set
 from xuncha.zones.regions import Region
 
@@ -154,6 +155,10 @@ class WorkerConfig(BaseModel):
     text: dict[str, float] = Field(
         default_factory=dict, description="TextParams overrides (OCR schedule of zones with a text rule)"
     )
+    view_check: dict[str, float] = Field(
+        default_factory=dict,
+        description="ViewParams overrides of the check against the reference picture (tolerance, changed_after, ...)",
+    )
     recheck: RecheckSettings = Field(default_factory=RecheckSettings)
     cameras_from_service: bool = Field(
         False,
@@ -182,6 +187,9 @@ class WorkerConfig(BaseModel):
 
     def stationary_params(self) -> StationaryParams:
         return StationaryParams(**self.stationary)
+
+    def view_params(self) -> ViewParams:
+        return ViewParams(**{k: v if k in FRACTIONS else int(v) for k, v in self.view_check.items()})
 
     def text_params(self) -> TextParams:
         whole = ("every_n", "min_gap", "ocr_min_side")
@@ -224,9 +232,10 @@ def resolve_config(cfg: WorkerConfig, base: Path, source: str) -> tuple[WorkerCo
         cfg.confirm_params(1.0)
         cfg.stationary_params()
         cfg.text_params()
+        cfg.view_params()
         cfg.recheck.params()
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{source}: confirm/stationary/text/recheck: {e}") from None
+        raise ConfigError(f"{source}: confirm/stationary/text/view_check/recheck: {e}") from None
     taxonomy = load_taxonomy(cfg.taxonomy)
     for cam in cfg.cameras:
         try:

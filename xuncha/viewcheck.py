@@ -41,6 +41,14 @@ class ViewParams:
     every: int = 1  # check one sample in this many
     suggest_max_shift: float = 0.15  # larger moves are not offered as a polygon correction
 
+    def __post_init__(self) -> None:
+        bad = [f"{k}={v}" for k, v in vars(self).items() if v <= 0]
+        if bad:
+            raise ValueError(f"view check settings must be positive: {', '.join(bad)}")
+
+
+FRACTIONS = ("tolerance", "max_scale_change", "max_rotation_deg", "suggest_max_shift")  # the other fields count
+
 
 @dataclass(frozen=True)
 class ViewMatch:

@@ -63,7 +63,6 @@ from xuncha.text.ocr import RapidOcr, text_reference
 from xuncha.text.patterns import phone_numbers
 from xuncha.text.stage import OCR_MODEL, OcrLine, TextStage
 from xuncha.types import Detection, Frame
-from xuncha.viewcheck import ViewParams
 from xuncha.viewguard import ViewGuard
 from xuncha.zones.match import ZoneMatcher, zone_polygon_px
 from xuncha.zones.model import Zone
@@ -223,7 +222,11 @@ class Worker:
             if self.cfg.detectors.stationary and STATIONARY_LABEL in cam.zones.labels_used()
             else None,
             view=ViewGuard.for_camera(
-                cam.id, cam.zones.reference_image, self.metrics.view_changed, ViewParams(), self._review_token()
+                cam.id,
+                cam.zones.reference_image,
+                self.metrics.view_changed,
+                self.cfg.view_params(),
+                self._review_token(),
             ),
         )
         self._refresh_fixtures(state)
