@@ -36,7 +36,7 @@ class ViewParams:
     tolerance: float = 0.01  # shift as a fraction of the frame still counted as the same view
     max_scale_change: float = 0.02
     max_rotation_deg: float = 1.0
-    changed_after: int = 3  # checks in a row that agree on one move before the alarm
+    changed_after: int = 3  # checks in a row that find the view moved before the alarm
     lost_after: int = 10  # checks in a row not matching at all (a bus in front, another preset) before the alarm
     every: int = 1  # check one sample in this many
     suggest_max_shift: float = 0.15  # larger moves are not offered as a polygon correction
