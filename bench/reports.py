@@ -25,14 +25,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from review_support import Clock, add_users, login, review_config  # noqa: E402 - test helpers: users, login
 
 from xuncha.bench.cases import generate, seed  # noqa: E402
 from xuncha.review.app import create_app  # noqa: E402
-from xuncha.review.db import open_database  # noqa: E402
+from xuncha.review.db import User, open_database  # noqa: E402
 from xuncha.taxonomy import load_taxonomy  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -51,16 +51,23 @@ PAGES = {
 def run(url: str, cases: int, repeat: int, tmp: Path) -> dict[str, float]:
     engine, sessions = open_database(url)
     try:
-        records = generate(cases * 2, MAY, days=31, accept_rate=0.5)
-        t0 = time.perf_counter()
-        seed(sessions, records)
-        n_cases = sum(r.accepted for r in records)
-        print(f"  seeded {len(records)} clues, {n_cases} cases in {time.perf_counter() - t0:.0f} s", flush=True)
+        with engine.connect() as c:
+            have = c.execute(text("SELECT count(*) FROM cases")).scalar()
+        if have:  # a kept PostgreSQL schema (--pg-schema) from an earlier run
+            print(f"  reusing {have} cases", flush=True)
+        else:
+            records = generate(cases * 2, MAY, days=31, accept_rate=0.5)
+            t0 = time.perf_counter()
+            seed(sessions, records)
+            n_cases = sum(r.accepted for r in records)
+            print(f"  seeded {len(records)} clues, {n_cases} cases in {time.perf_counter() - t0:.0f} s", flush=True)
         if url.startswith("postgresql"):
             with engine.connect() as c:
                 c.execute(text("ANALYZE"))
                 c.commit()
-        add_users(sessions)
+        with sessions() as s:
+            if s.scalar(select(User.id).where(User.username == "op1")) is None:
+                add_users(sessions)
         cfg = review_config(tmp)
         app = create_app(cfg, load_taxonomy(), sessions, clock=Clock(datetime(2026, 6, 1, 9, tzinfo=TZ)))
         out = {}
@@ -90,21 +97,25 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--pg-schema", help="keep the seeded PostgreSQL data in this schema (reused when it has cases)")
+    ap.add_argument("--skip-sqlite", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        print(f"SQLite, {args.cases} cases:")
-        run(f"sqlite:///{tmp / 'reports.sqlite'}", args.cases, args.repeat, tmp)
-        schema = f"bench_reports_{uuid.uuid4().hex[:8]}"
+        if not args.skip_sqlite:
+            print(f"SQLite, {args.cases} cases:")
+            run(f"sqlite:///{tmp / 'reports.sqlite'}", args.cases, args.repeat, tmp)
+        schema = args.pg_schema or f"bench_reports_{uuid.uuid4().hex[:8]}"
         admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
         with admin.connect() as c:
-            c.execute(text(f"CREATE SCHEMA {schema}"))
+            c.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
         try:
             print(f"PostgreSQL, {args.cases} cases:")
             run(f"{args.pg}?options=-csearch_path%3D{schema}", args.cases, args.repeat, tmp)
         finally:
-            with admin.connect() as c:
-                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            if not args.pg_schema:
+                with admin.connect() as c:
+                    c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
             admin.dispose()
     return 0
 

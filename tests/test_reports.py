@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from review_support import CHROMIUM, CHROMIUM_ARGS, Clock, LiveServer, add_users, database, login, review_config
 
 from xuncha.bench.cases import generate, seed
-from xuncha.reports.query import Period, escalations, filing_rates, hotspots, ranking
+from xuncha.reports.query import Period, escalations, filing_rates, hotspots, place_counts, ranking
 from xuncha.review.app import create_app
 from xuncha.review.config import DispatchSettings
 from xuncha.taxonomy import load_taxonomy
@@ -81,7 +81,8 @@ def test_daily_and_weekly_numbers_match_an_independent_count(db, records) -> Non
         days = {week.first + timedelta(days=i) for i in range(7)}
         cases = [r for r in records if r.accepted and local(r.decided_at) in days]
         places = Counter((r.camera_id, r.zone_id) for r in cases)
-        hot = hotspots(s, week, top=5)
+        counts = place_counts(s, week)
+        hot = hotspots(s, week, counts, top=5)
         assert [h.cases for h in hot.places] == sorted(places.values(), reverse=True)[:5]
         for h in hot.places:
             assert places[(h.camera_id, h.zone_id)] == h.cases
@@ -93,7 +94,7 @@ def test_daily_and_weekly_numbers_match_an_independent_count(db, records) -> Non
         assert hot.by_hour == [sum(1 for r in cases if r.decided_at.astimezone(TZ).hour == h) for h in range(24)]
 
         groups = Counter((r.camera_id, r.zone_id, r.category) for r in cases)
-        esc = escalations(s, week, THRESHOLDS)
+        esc = escalations(counts, THRESHOLDS)
         assert sorted(e.cases for e in esc) == sorted(n for n in groups.values() if n >= 3)
         for e in esc:
             assert e.level == ("重点督办" if e.cases >= 5 else "督办" if e.cases >= 4 else "交办")

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, case, cast, extract, func, or_, select, tuple_
+from sqlalchemy import Integer, and_, case, cast, extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from xuncha.review.db import Case, Clue, Decision, Recheck
@@ -176,38 +176,46 @@ def _hour(s: Session, col: Any, tz: ZoneInfo, at: datetime) -> Any:
     return cast(func.strftime("%H", col, f"{offset.total_seconds() / 3600:+.2f} hours"), Integer)
 
 
-def hotspots(s: Session, p: Period, top: int = 10, pictures: int = 3) -> Hotspots:
-    """Places ranked by cases filed in the period, with their categories and the worst ones' scenes."""
-    place = (Clue.camera_id, Clue.zone_id)
-    ranked = s.execute(
-        select(
-            *place,
-            func.max(Clue.camera_name),
-            func.max(Clue.zone_name),
-            func.max(Clue.region_name),
-            func.count().label("n"),
-        )
+@dataclass(frozen=True)
+class PlaceCount:
+    """Cases of one category at one place in the period (one group of the period's only scan)."""
+
+    camera_id: str
+    zone_id: str
+    category_code: str
+    camera_name: str
+    zone_name: str
+    region_name: str
+    cases: int
+
+
+def place_counts(s: Session, p: Period) -> list[PlaceCount]:
+    """Cases filed in the period per camera, zone and filed category: hotspots and escalation derive from it."""
+    group = (Clue.camera_id, Clue.zone_id, Decision.category_code)
+    rows = s.execute(
+        select(*group, func.max(Clue.camera_name), func.max(Clue.zone_name), func.max(Clue.region_name), func.count())
         .select_from(Case)
         .join(Clue, Clue.id == Case.clue_id)
+        .join(Decision, Decision.id == Case.decision_id)
         .where(_in(Case.filed_at, p))
-        .group_by(*place)
-        .order_by(func.count().desc(), Clue.camera_id, Clue.zone_id)
-        .limit(top)
-    ).all()
-    places = [Hotspot(c, cn or c, z, zn or z, rn or UNKNOWN_REGION, int(n)) for c, z, cn, zn, rn, n in ranked]
-    keys = {(h.camera_id, h.zone_id): h for h in places}
-    if keys:
-        cats = s.execute(
-            select(*place, Decision.category_code, func.count())
-            .select_from(Case)
-            .join(Clue, Clue.id == Case.clue_id)
-            .join(Decision, Decision.id == Case.decision_id)
-            .where(_in(Case.filed_at, p), tuple_(*place).in_(list(keys)))
-            .group_by(*place, Decision.category_code)
+        .group_by(*group)
+    )
+    return [PlaceCount(c, z, k, cn or c, zn or z, rn or UNKNOWN_REGION, int(n)) for c, z, k, cn, zn, rn, n in rows]
+
+
+def hotspots(s: Session, p: Period, counts: list[PlaceCount], top: int = 10, pictures: int = 3) -> Hotspots:
+    """Places ranked by cases filed in the period, with their categories and the worst ones' scenes."""
+    places: dict[tuple[str, str], Hotspot] = {}
+    by_category: dict[str, int] = {}
+    for g in counts:  # one row per place and category: a few hundred groups, not the cases
+        h = places.setdefault(
+            (g.camera_id, g.zone_id), Hotspot(g.camera_id, g.camera_name, g.zone_id, g.zone_name, g.region_name, 0)
         )
-        for c, z, code, n in cats:
-            keys[(c, z)].by_category[code] = int(n)
-    for h in places[:pictures]:
+        h.cases += g.cases
+        h.by_category[g.category_code] = g.cases
+        by_category[g.category_code] = by_category.get(g.category_code, 0) + g.cases
+    ranked = sorted(places.values(), key=lambda h: (-h.cases, h.camera_id, h.zone_id))[:top]
+    for h in ranked[:pictures]:
         ev = s.scalar(
             select(Clue.evidence)
             .join(Case, Case.clue_id == Clue.id)
@@ -216,18 +224,11 @@ def hotspots(s: Session, p: Period, top: int = 10, pictures: int = 3) -> Hotspot
             .limit(1)
         )
         h.scene = ev["scene"]["path"] if ev else None
-    by_category = s.execute(
-        select(Decision.category_code, func.count())
-        .join(Case, Case.decision_id == Decision.id)
-        .where(_in(Case.filed_at, p))
-        .group_by(Decision.category_code)
-        .order_by(func.count().desc(), Decision.category_code)
-    ).all()
     hour = _hour(s, Case.filed_at, p.tz, p.start)
     hours = [0] * 24
     for h, n in s.execute(select(hour, func.count()).where(_in(Case.filed_at, p)).group_by(hour)):
         hours[int(h) % 24] = int(n)
-    return Hotspots(p, places, [(c, int(n)) for c, n in by_category], hours)
+    return Hotspots(p, ranked, sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0])), hours)
 
 
 # -- escalation -------------------------------------------------------------------------------------
@@ -243,26 +244,13 @@ class Escalated:
     level: str
 
 
-def escalations(s: Session, p: Period, thresholds: dict[str, int]) -> list[Escalated]:
-    """Places with enough cases of one category in the period for 交办 / 督办 / 重点督办, most first."""
-    if not thresholds:
-        return []
-    lowest = min(thresholds.values())
-    group = (Clue.camera_id, Clue.zone_id, Decision.category_code)
-    rows = s.execute(
-        select(*group, func.max(Clue.camera_name), func.max(Clue.zone_name), func.max(Clue.region_name), func.count())
-        .select_from(Case)
-        .join(Clue, Clue.id == Case.clue_id)
-        .join(Decision, Decision.id == Case.decision_id)
-        .where(_in(Case.filed_at, p))
-        .group_by(*group)
-        .having(func.count() >= lowest)
-        .order_by(func.count().desc(), *group)
-    )
+def escalations(counts: list[PlaceCount], thresholds: dict[str, int]) -> list[Escalated]:
+    """Places with enough cases of one category for 交办 / 督办 / 重点督办, most first (pure)."""
     out = []
-    for _c, _z, code, cn, zn, rn, n in rows:
-        level = max((t, lv) for lv, t in thresholds.items() if n >= t)[1]
-        out.append(Escalated(cn, zn, rn or UNKNOWN_REGION, code, int(n), level))
+    for g in sorted(counts, key=lambda g: (-g.cases, g.camera_id, g.zone_id, g.category_code)):
+        reached = [(t, level) for level, t in thresholds.items() if g.cases >= t]
+        if reached:
+            out.append(Escalated(g.camera_name, g.zone_name, g.region_name, g.category_code, g.cases, max(reached)[1]))
     return out
 
 

@@ -42,8 +42,9 @@ def add_report_routes(
     def weekly(request: Request, day: str | None, kind: PeriodKind) -> tuple[Any, ...]:
         p = period(request, day, kind, 7)
         with st(request).sessions() as s:
-            hot = query.hotspots(s, p)
-            esc = query.escalations(s, p, st(request).cfg.dispatch.escalation)
+            counts = query.place_counts(s, p)
+            hot = query.hotspots(s, p, counts)
+            esc = query.escalations(counts, st(request).cfg.dispatch.escalation)
             rates = {by: query.filing_rates(s, p, by) for by in ("category", "camera")}
         return hot, esc, rates
 
