@@ -7,6 +7,7 @@ moves frames and values between them and keeps the I/O (sources, evidence files,
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -702,8 +703,15 @@ def _run_command(args: argparse.Namespace) -> int:
         worker.cfg = cfg = remote.initial()
         worker.observer = remote
     stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        # A shutdown that hangs must not outlive its supervisor's patience silently: after STOP_GRACE_S
+        # the stacks go to the log and the process exits (spooled events stay on disk, leases expire).
+        threading.Thread(target=_stop_watchdog, name="stop-watchdog", daemon=True).start()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     status = StatusServer(cfg.metrics_port, worker.metrics, worker.health) if cfg.metrics_port is not None else None
     try:
         summary = worker.run(once=args.once, stop=stop, reload=reload)
@@ -721,6 +729,16 @@ def _run_command(args: argparse.Namespace) -> int:
         len(summary.failed_cameras),
     )
     return 1 if summary.failed_cameras and len(summary.failed_cameras) == len(cfg.cameras) else 0
+
+
+STOP_GRACE_S = 20.0
+
+
+def _stop_watchdog() -> None:
+    time.sleep(STOP_GRACE_S)
+    log.error("worker did not stop within %.0f s of the signal; thread stacks follow, exiting", STOP_GRACE_S)
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(1)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
