@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
-import tempfile
 import threading
 import time
 import urllib.error
@@ -33,6 +31,7 @@ from urllib.parse import quote
 import cv2
 
 from xuncha.config import ConfigError, validate
+from xuncha.fileio import write_atomic
 from xuncha.redact import mask_url
 from xuncha.settings import CameraConfig, WorkerConfig
 from xuncha.taxonomy import Taxonomy
@@ -134,20 +133,6 @@ def cameras_from(data: Any, taxonomy: Taxonomy, source: str) -> list[CameraConfi
     return out
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class ServiceCameras:
     """The worker's camera list as the review service gives it, with the last good copy on disk."""
 
@@ -201,7 +186,7 @@ class ServiceCameras:
         self._wanted = set(data.get("reference_wanted") or [])
         cams = [self._absolute_reference(c) for c in cams]
         copy = {"cameras": [c.model_dump(mode="json") for c in cams]}
-        _write_atomic(self.cache, json.dumps(copy, ensure_ascii=False))
+        write_atomic(self.cache, json.dumps(copy, ensure_ascii=False).encode("utf-8"))
         return cams
 
     def _absolute_reference(self, cam: CameraConfig) -> CameraConfig:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
+from xuncha.fileio import write_atomic
 from xuncha.redact import clip, mask_url
 
 log = logging.getLogger(__name__)
@@ -240,12 +240,7 @@ class ClueSpool:
             if not keep:
                 self.path.unlink(missing_ok=True)
                 return
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            with os.fdopen(fd, "wb") as f:
-                f.write(keep)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            write_atomic(self.path, keep)
 
     def publish(self, publisher: CluePublisher, event: ClueEvent) -> bool:
         """Publish `event`, or spool it when that fails or a backlog waits (order matters: opened

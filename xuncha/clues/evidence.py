@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cache
@@ -20,6 +19,7 @@ import cv2
 import numpy as np
 
 from xuncha.clues.contracts import check_relative_path
+from xuncha.fileio import write_atomic
 
 ZONE_COLOR = (255, 200, 0)  # BGR: cyan-ish, distinct from the red box
 BOX_COLOR = (0, 0, 255)
@@ -145,19 +145,7 @@ class EvidenceStore:
         if not ok:
             raise ValueError(f"could not encode evidence {clue_id}/{stem} as JPEG")
         rel = f"{(day or date.today()).isoformat()}/{clue_id}/{stem}.jpg"
-        dest = self.root / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # Write beside the destination and rename: readers never see a half-written file.
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=dest.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.tobytes())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.root / rel, buf.tobytes())
         return rel
 
     def resolve(self, rel: str) -> Path:
