@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--footage", type=Path, help="footage dir: add CCTV composites from its clips")
     p.add_argument("--cctv-train", type=int, default=600, help="CCTV composite images for training")
     p.add_argument("--cctv-val", type=int, default=150, help="CCTV composite images for validation")
+    p.add_argument(
+        "--cctv-negatives", type=int, default=0, help="background-only frames per camera (bag-free stretches)"
+    )
+    p.add_argument("--dark-share", type=float, default=0.0, help="share of pasted bags recoloured to dark tones")
     p.add_argument("--imgsz", type=int, default=320, help="training image size")
     p.add_argument("--export-imgsz", type=int, default=640, help="ONNX input size")
     p.add_argument("--epochs", type=int, default=30)
@@ -53,7 +57,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--split-file", str(args.split_file)]
     if args.footage:
         parts += ["--footage", str(args.footage), "--cctv-train", str(args.cctv_train)]
-        parts += ["--cctv-val", str(args.cctv_val)]
+        parts += ["--cctv-val", str(args.cctv_val), "--cctv-negatives", str(args.cctv_negatives)]
+        parts += ["--dark-share", str(args.dark_share)]
     parts += ["--imgsz", str(args.imgsz), "--export-imgsz", str(args.export_imgsz), "--epochs", str(args.epochs)]
     parts += ["--batch", str(args.batch), "--seed", str(args.seed)]
     if args.hours:
@@ -76,6 +81,8 @@ def _train(args: argparse.Namespace) -> int:
         footage=str(args.footage) if args.footage else None,
         cctv_train=args.cctv_train,
         cctv_val=args.cctv_val,
+        cctv_negatives=args.cctv_negatives,
+        dark_share=args.dark_share,
         imgsz=args.imgsz,
         export_imgsz=args.export_imgsz,
         epochs=args.epochs,

@@ -50,6 +50,8 @@ class TrainOptions:
     footage: str | None = None  # footage dir for CCTV composites; None = photos only
     cctv_train: int = 600
     cctv_val: int = 150
+    cctv_negatives: int = 0  # background-only training frames per camera (cctv.CAMERAS' bag-free stretches)
+    dark_share: float = 0.0  # share of pasted bags recoloured to dark tones
     imgsz: int = 320
     export_imgsz: int = 640
     epochs: int = 30
@@ -119,10 +121,17 @@ class Run:
             lib = CutoutLibrary(Path(o.data), split, split_file)
             images, objects = 0, 0
             for k, cam in enumerate(cameras):
-                for j, scene in enumerate(cctv.scenes(cam, "train", footage, lib, count // len(cameras), o.seed + k)):
+                n = count // len(cameras)
+                made = cctv.scenes(cam, "train", footage, lib, n, o.seed + k, dark_share=o.dark_share)
+                for j, scene in enumerate(made):
                     piece = cctv.crop(scene, rng, int(rng.integers(320, 641)))
                     objects += cctv.write_yolo(piece, self.folder / "data" / split / "images", f"cctv_{cam}_{j:04d}")
                     images += 1
+            if split == "train" and o.cctv_negatives:
+                for k, cam in enumerate(cctv.CAMERAS):
+                    for j, scene in enumerate(cctv.negatives(cam, footage, o.cctv_negatives, o.seed + 100 + k)):
+                        cctv.write_yolo(scene, self.folder / "data" / split / "images", f"negative_{cam}_{j:04d}")
+                        images += 1
             out[split] = {"images": images, "objects": objects}
             log.info("CCTV composites (%s): %d images, %d objects", split, images, objects)
         return out
