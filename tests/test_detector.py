@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from xuncha.cli import main
 from xuncha.detector.cards import find_card
 from xuncha.detector.onnx import ModelError, OnnxDetector
+from xuncha.detector.pool import DetectorPool
 from xuncha.types import Detection, iou
 
 MODELS = ("yolov8n_coco_int8", "yolo11n_coco_int8_320", "yolox_nano_coco")
@@ -144,6 +145,32 @@ def test_batch_of_four_equals_four_single_calls(detectors, street, sidewalk, nam
     assert batched == [det.detect_one(img) for img in images]
     assert all(len(people(r)) >= 1 for r in batched)
     assert set(det.last_timing) == {"pre", "infer", "post"} and det.last_timing["infer"] > 0
+
+
+def test_pool_runs_batches_at_once_and_keeps_the_frames_order(detectors, street, sidewalk):
+    """Batches on two threads give exactly the serial results, frame for frame, and overlap in time."""
+    det = detectors["yolox_nano_coco"]
+    images = [street[0.0], sidewalk, street[2.0], street[1.0][40:, :], sidewalk[::-1].copy()] * 2
+    serial = [det.detect_one(img) for img in images]
+    pool = DetectorPool(2)
+    active, peak = 0, 0
+    original = det.detect
+
+    def counting(batch):
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        try:
+            return original(batch)
+        finally:
+            active -= 1
+
+    det.detect = counting
+    try:
+        assert pool.detect(det, images, batch_size=2) == serial
+    finally:
+        del det.detect
+    assert peak == 2  # 5 batches of 2 on 2 threads: two ran at the same time
 
 
 # -- an independent reference decode: raw session output, own letterbox, decode and NMS ------------

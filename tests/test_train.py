@@ -60,7 +60,8 @@ def test_one_epoch_trains_exports_and_runs_in_the_detector(tiny_set: Path, tmp_p
     run = tmp_path / "run"
     args = ["train", "--data", str(tiny_set), "--run", str(run), "--name", "tinybag", "--epochs", "1", "--batch", "4"]
     args += ["--weights", str(shared_file("models/yolo11n_coco_int8_320.onnx")), "--export-imgsz", "320"]
-    args += ["--footage", str(shared_file("footage")), "--cctv-train", "6", "--cctv-val", "3"]
+    args += ["--footage", str(shared_file("footage")), "--cctv-negatives", "2", "--dark-share", "0.5"]
+    args += ["--cctv-train", "6", "--cctv-val", "3"]
     assert main(args) == 0
     card = yaml.safe_load((run / "tinybag.yaml").read_text())
     assert card["command"].startswith("xuncha train --data ") and "--epochs 1" in card["command"]
@@ -70,6 +71,11 @@ def test_one_epoch_trains_exports_and_runs_in_the_detector(tiny_set: Path, tmp_p
     out = det.detect_one(frame_at(shared_file("footage/sidewalk_bag_left.avi"), 20.0))
     assert all(d.label == "garbage" and d.model == "tinybag" for d in out)
     assert sum(1 for p in (run / "data" / "train" / "images").iterdir() if p.name.startswith("cctv_")) == 6
+    # Hard negatives: two background-only frames per camera, the car park's included, with empty labels.
+    negatives = sorted((run / "data" / "train" / "labels").glob("negative_*.txt"))
+    assert len(negatives) == 2 * 4 and any("carpark" in p.name for p in negatives)
+    assert all(p.read_text() == "" for p in negatives)
+    assert "--cctv-negatives 2 --dark-share 0.5" in card["command"]
     # Rerunning the command finds every step done and changes nothing.
     before = (run / "tinybag.onnx").stat().st_mtime_ns
     assert main(args) == 0

@@ -12,6 +12,7 @@ from conftest import shared_file
 
 from xuncha.bench.scenarios import CutoutLibrary
 from xuncha.config import ConfigError
+from xuncha.train.cctv import DARK_GROUND_RATIO, recolour_dark
 from xuncha.train.prepare import DatasetError, prepare
 from xuncha.train.split import SPLITS, STREET_TRASHBAGS_SPLIT, load_split, source_photo, split_photos, write_split
 
@@ -82,3 +83,15 @@ def test_malformed_label_names_file_and_line(tmp_path: Path, text: str, message:
 def test_missing_data_set_is_named(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="nowhere: data set directory not found"):
         prepare(tmp_path / "nowhere", tmp_path / "out")
+
+
+def test_dark_recolouring_keeps_the_folds_and_lands_in_the_real_bags_range() -> None:
+    """A white bag with folds becomes a dark one (0.35-0.9x the ground, like the real bag), folds kept."""
+    bag = np.full((20, 20, 3), 230.0, np.float32)
+    bag[:, 8:11] = 120.0  # a fold
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        out = recolour_dark(bag, ground=80.0, rng=rng)
+        grey = out.mean(axis=2)
+        assert DARK_GROUND_RATIO[0] * 80 * 0.8 <= grey.mean() <= DARK_GROUND_RATIO[1] * 80 * 1.2
+        assert grey[:, 9].mean() < grey[:, 2].mean()  # the fold stays darker than the bag around it

@@ -108,8 +108,11 @@ class DetectorSettings(BaseModel):
         description="ONNX models: card names (xuncha models list) or paths to .onnx files",
     )
     conf: float = Field(0.25, ge=0, le=1, description="Lowest score kept by the ONNX detector")
-    threads: int | None = Field(None, ge=1, description="onnxruntime intra-op threads (default: all cores)")
+    threads: int | None = Field(
+        None, ge=1, description="onnxruntime intra-op threads per batch (default: cores / parallel, at least 1)"
+    )
     batch_size: int = Field(8, ge=1, description="Frames per inference batch, across cameras")
+    parallel: int | None = Field(None, ge=1, description="Batches run at the same time (default: one per core)")
     stationary: bool = Field(True, description="Run the stationary-object model (label static_object)")
 
 

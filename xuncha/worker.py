@@ -44,6 +44,7 @@ from xuncha.config import ConfigError
 from xuncha.confirm import Confirmer, Fixture, Transition, Violation
 from xuncha.detector.cards import load_detector
 from xuncha.detector.onnx import OnnxDetector
+from xuncha.detector.pool import DetectorPool, default_parallel
 from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.detector.stationary import MODEL_NAME as STATIONARY_MODEL
 from xuncha.detector.stationary import StationaryObjectModel
@@ -172,9 +173,12 @@ class Worker:
         self.cfg = cfg
         self.taxonomy = taxonomy
         self.tz = ZoneInfo(cfg.timezone)
+        parallel = cfg.detectors.parallel or default_parallel()
+        threads = cfg.detectors.threads or max(1, (os.cpu_count() or 1) // parallel)
         self.detectors: list[OnnxDetector] = [
-            load_detector(ref, threads=cfg.detectors.threads, conf=cfg.detectors.conf) for ref in cfg.detectors.models
+            load_detector(ref, threads=threads, conf=cfg.detectors.conf) for ref in cfg.detectors.models
         ]
+        self.pool = DetectorPool(parallel)
         self.models = [ModelChecksum(name=d.name, checksum=d.checksum) for d in self.detectors]
         if cfg.detectors.stationary:
             self.models.append(ModelChecksum(name=STATIONARY_MODEL, checksum=None))
@@ -516,14 +520,12 @@ class Worker:
         """Each model on the frames of the cameras whose zones use one of its labels (a garbage model
         costs nothing on cameras that watch only parking), batched across cameras."""
         found: list[list[Detection]] = [[] for _ in batch]
-        size = self.cfg.detectors.batch_size
         for det in self.detectors:
             mine = set(det.labels)
             todo = [i for i, (cam, _) in enumerate(batch) if not mine.isdisjoint(cam.cfg.zones.labels_used())]
-            for k in range(0, len(todo), size):
-                chunk = todo[k : k + size]
-                for i, dets in zip(chunk, det.detect([batch[i][1].image for i in chunk]), strict=True):
-                    found[i].extend(dets)
+            images = [batch[i][1].image for i in todo]
+            for i, dets in zip(todo, self.pool.detect(det, images, self.cfg.detectors.batch_size), strict=True):
+                found[i].extend(dets)
         return found
 
     def _process(self, batch: list[tuple[Camera, Frame]], emit: Callable[[ClueEvent], None]) -> None:
