@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from xuncha.confirm import Confirmer, ConfirmParams, Fixture, Transition, overlap_fraction
-from xuncha.types import BoxXYXY, Detection
+from xuncha.confirm import Confirmer, ConfirmParams, Fixture, Transition
+from xuncha.types import BoxXYXY, Detection, overlap_fraction
 
 
 @dataclass(frozen=True)

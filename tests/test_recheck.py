@@ -12,6 +12,7 @@ import pytest
 from conftest import listening, pg_schema_url
 from kombu import Connection, Producer, Queue
 
+from xuncha.categorize import Candidate
 from xuncha.clues.contracts import CameraRef, CategoryRef, ZoneRef
 from xuncha.clues.dispatch import RecheckRequest, RecheckResult, cases_exchange, recheck_queue
 from xuncha.clues.evidence import EvidenceStore
@@ -19,7 +20,7 @@ from xuncha.confirm import ConfirmParams
 from xuncha.recheck.core import RecheckParams, RecheckState, decide, observe
 from xuncha.recheck.desk import RecheckDesk
 from xuncha.types import Detection, Frame
-from xuncha.zones.match import Candidate, ZoneMatcher
+from xuncha.zones.match import ZoneMatcher
 from xuncha.zones.model import ZoneSet
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672//"

@@ -7,12 +7,12 @@ from datetime import datetime
 import pytest
 from pydantic import ValidationError
 
-from xuncha.categorize import exclusive_first, one_per_object, rank
+from xuncha.categorize import Candidate, exclusive_first, one_per_object, rank
 from xuncha.confirm import ConfirmParams
 from xuncha.settings import load_worker_config
 from xuncha.taxonomy import load_taxonomy
 from xuncha.types import Detection
-from xuncha.zones import Candidate, Zone, ZoneMatcher, ZoneSet
+from xuncha.zones import Zone, ZoneMatcher, ZoneSet
 from xuncha.zones.scenes import load_scenes
 
 W, H = 1000, 500

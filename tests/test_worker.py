@@ -13,7 +13,7 @@ from xuncha.clues.broker import consume, embedded_broker_url
 from xuncha.clues.contracts import ClueEvent
 from xuncha.settings import WorkerConfig, resolve_config
 from xuncha.taxonomy import DEFAULT_TAXONOMY
-from xuncha.types import iou
+from xuncha.types import Detection, iou
 from xuncha.worker import RunSummary, Worker
 
 START = datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC)  # wall time of every file's first frame
@@ -343,3 +343,29 @@ def test_a_model_runs_only_for_cameras_whose_zones_use_its_labels(tmp_path: Path
     summary = worker.run(once=True)
     # COCO runs on the 5 samples of the camera that looks for people, never on the static-object-only one.
     assert sum(seen) == 5 and summary.samples == 10 and opened(summary, "stalls")
+
+
+def test_the_configs_same_place_settings_reach_the_zone_matcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`confirm: {match_iou, match_overlap}` decide what one object is in the matcher's grouping too,
+    not only in the confirmer (the matcher used the defaults whatever the config said)."""
+    import xuncha.worker as worker_module
+    from xuncha.zones.match import ZoneMatcher
+
+    shared_file("models/yolox_nano_coco.onnx")
+    video = shared_file("footage/shopping_street.mp4")
+    whole = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    built: list[ZoneMatcher] = []
+
+    def recording(*args: object, **kw: object) -> ZoneMatcher:
+        built.append(ZoneMatcher(*args, **kw))  # type: ignore[arg-type]
+        return built[-1]
+
+    monkeypatch.setattr(worker_module, "ZoneMatcher", recording)
+    cams = [camera("street", video, whole, [rule("0508", ["person"], dwell_s=0)])]
+    run(tmp_path, cams, confirm={"match_iou": 0.9, "match_overlap": 0.95})
+    outer, inner = (100.0, 100.0, 200.0, 300.0), (150.0, 120.0, 230.0, 260.0)  # IoU 0.29, overlap 0.62
+    (matcher,) = built
+    people = [Detection("person", 0.9, outer, "m"), Detection("person", 0.8, inner, "m")]
+    assert len(matcher.match(people, START)) == 2  # the defaults (overlap 0.6) make them one object

@@ -38,7 +38,6 @@ Measured on the held-out suites (bench/README.md, *Garbage detector*): 0 false c
 negatives with both models on.
 
 >>> from xuncha.types import Detection
->>> from xuncha.zones.match import Candidate
 >>> blob = Candidate("walk", "0507", Detection("static_object", 0.6, (100, 100, 140, 150), "stationary"), rank(1, True))
 >>> bag = Candidate("walk", "0102", Detection("garbage", 0.91, (98, 102, 141, 149), "garbage"), rank(0, False))
 >>> from xuncha.confirm import ConfirmParams
@@ -50,16 +49,24 @@ negatives with both models on.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
 from xuncha.detector.stationary import LABEL as STATIC_LABEL
-from xuncha.types import BoxXYXY
-
-if TYPE_CHECKING:
-    from xuncha.zones.match import Candidate
+from xuncha.types import BoxXYXY, Detection
 
 SamePlace = Callable[[BoxXYXY, BoxXYXY], bool]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A detection that satisfies one rule of one zone in one frame (not yet a confirmed violation)."""
+
+    zone_id: str
+    category: str
+    detection: Detection
+    rank: int = 0  # lower wins when candidates of one zone name one object (categorize.rank)
+
+
 _GENERIC = 1000  # added to the rank of a static_object candidate: any named object beats it
 
 

@@ -22,7 +22,7 @@ match each other, so one object is never two violations:
   its place, so a static object that flickers away and back is one clue, not many (DOMAIN.md complaint 1).
 
 >>> from xuncha.types import Detection
->>> from xuncha.zones.match import Candidate
+>>> from xuncha.categorize import Candidate
 >>> c = Confirmer("cam1", dwell_for=lambda zone, category: 10.0)
 >>> bag = Candidate("walkway", "0507", Detection("static_object", 0.8, (100, 100, 140, 150)))
 >>> [t.kind for ts in range(0, 12, 2) for t in c.step(float(ts), [bag])]
@@ -37,10 +37,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from xuncha.categorize import resolve_category
-from xuncha.types import BoxXYXY, Detection, iou
+from xuncha.types import SAME_PLACE_IOU, SAME_PLACE_OVERLAP, BoxXYXY, Detection, iou, overlap_fraction, same_place
 
 if TYPE_CHECKING:
-    from xuncha.zones.match import Candidate
+    from xuncha.categorize import Candidate
 
 # Fixed namespace: a clue id must come out the same on every machine and on every replay of a file.
 CLUE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xuncha:clue")
@@ -48,14 +48,6 @@ CLUE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xuncha:clue")
 
 def _area(b: BoxXYXY) -> float:
     return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
-
-
-def overlap_fraction(a: BoxXYXY, b: BoxXYXY) -> float:
-    """Intersection over the smaller box's area: 1.0 when one box lies inside the other."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min(_area(a), _area(b))
-    return ix * iy / smaller if smaller > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -70,8 +62,8 @@ class ConfirmParams:
     For slower sampling use `for_interval`.
     """
 
-    match_iou: float = 0.3
-    match_overlap: float = 0.6
+    match_iou: float = SAME_PLACE_IOU
+    match_overlap: float = SAME_PLACE_OVERLAP
     max_gap_s: float = 20.0
     close_after_s: float = 120.0
     cooldown_s: float = 600.0
@@ -111,7 +103,7 @@ class ConfirmParams:
         return cls(**(defaults | overrides))
 
     def same_place(self, a: BoxXYXY, b: BoxXYXY) -> bool:
-        return iou(a, b) >= self.match_iou or overlap_fraction(a, b) >= self.match_overlap
+        return same_place(a, b, self.match_iou, self.match_overlap)
 
 
 @dataclass(frozen=True)
@@ -415,5 +407,4 @@ __all__ = [
     "Sighting",
     "Transition",
     "Violation",
-    "overlap_fraction",
 ]

@@ -30,13 +30,13 @@ from urllib.parse import quote
 
 import cv2
 
+from xuncha.categorize import Candidate
 from xuncha.config import ConfigError, validate
 from xuncha.fileio import write_atomic
 from xuncha.redact import mask_url
 from xuncha.settings import CameraConfig, WorkerConfig
 from xuncha.taxonomy import Taxonomy
 from xuncha.types import Detection, Frame
-from xuncha.zones.match import Candidate
 from xuncha.zones.model import check_zone_set
 
 log = logging.getLogger("xuncha.service_cameras")

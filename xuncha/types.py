@@ -63,3 +63,22 @@ def iou(a: BoxXYXY, b: BoxXYXY) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def overlap_fraction(a: BoxXYXY, b: BoxXYXY) -> float:
+    """Intersection over the smaller box's area: 1.0 when one box lies inside the other."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min(max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1]), max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]))
+    return ix * iy / smaller if smaller > 0 else 0.0
+
+
+# Two boxes of one sample or of two samples show the same object at these (confirm.ConfirmParams' defaults).
+SAME_PLACE_IOU = 0.3
+SAME_PLACE_OVERLAP = 0.6
+
+
+def same_place(
+    a: BoxXYXY, b: BoxXYXY, min_iou: float = SAME_PLACE_IOU, min_overlap: float = SAME_PLACE_OVERLAP
+) -> bool:
+    return iou(a, b) >= min_iou or overlap_fraction(a, b) >= min_overlap

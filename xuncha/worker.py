@@ -553,7 +553,7 @@ class Worker:
             self.observer.frame(cam.cfg, frame)
         if cam.matcher is None or cam.frame_size != frame.size:  # first frame, or the stream changed size
             cam.frame_size = frame.size
-            cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size)
+            cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size, cam.confirmer.params.same_place)
             cam.text = TextStage.for_zones(
                 cam.cfg.zones, frame.size, self._read_text, self.text_params, text_reference(cam.cfg.zones, frame.size)
             )

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from xuncha.categorize import Candidate
 from xuncha.confirm import Confirmer, ConfirmParams
 from xuncha.types import BoxXYXY, iou
-from xuncha.zones.match import Candidate
 
 SamePlace = Callable[[BoxXYXY, BoxXYXY], bool]
 _SAME_PLACE: SamePlace = ConfirmParams().same_place

@@ -24,8 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from xuncha.confirm import overlap_fraction
-from xuncha.types import BoxXYXY, iou
+from xuncha.types import BoxXYXY, iou, overlap_fraction
 
 Outcome = Literal["tp", "dup", "fp"]
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from xuncha.bench.baselines import Naive, Opened, TrackerDwell, XunchaConfirm
+from xuncha.categorize import Candidate
 from xuncha.confirm import Confirmer
 from xuncha.detector.cards import load_detector
 from xuncha.detector.onnx import OnnxDetector
@@ -25,7 +26,7 @@ from xuncha.taxonomy import Taxonomy
 from xuncha.text.ocr import RapidOcr, text_reference
 from xuncha.text.stage import Ocr, TextStage
 from xuncha.worker import fixtures_px
-from xuncha.zones.match import Candidate, ZoneMatcher
+from xuncha.zones.match import ZoneMatcher
 
 SYSTEMS = ("xuncha", "tracker+dwell", "naive")
 
@@ -66,7 +67,7 @@ def samples(
             if stationary_ms is not None:
                 stationary_ms.append(1000 * (time.process_time() - t0))
         if matcher is None:
-            matcher = ZoneMatcher(cam.zones, frame.size)
+            matcher = ZoneMatcher(cam.zones, frame.size, cfg.confirm_params(cam.sample_interval_s).same_place)
             if ocr is not None:
                 reference = text_reference(cam.zones, frame.size)
                 text = TextStage.for_zones(cam.zones, frame.size, ocr, cfg.text_params(), reference)

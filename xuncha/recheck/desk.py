@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from xuncha.categorize import Candidate
 from xuncha.clues.contracts import EvidenceImage
 from xuncha.clues.dispatch import (
     CASES_EXCHANGE,
@@ -42,7 +43,7 @@ from xuncha.clues.evidence import EvidenceStore, render_scene
 from xuncha.recheck.core import Outcome, RecheckParams, RecheckState, decide, due, observe
 from xuncha.redact import mask_url
 from xuncha.types import BoxXYXY, Frame
-from xuncha.zones.match import Candidate, ZoneMatcher
+from xuncha.zones.match import ZoneMatcher
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,8 @@ from datetime import datetime
 import numpy as np
 from shapely.geometry import Polygon
 
-from xuncha.categorize import SamePlace, exclusive_first, is_generic, one_per_object, rank
-from xuncha.confirm import ConfirmParams
-from xuncha.types import Detection
+from xuncha.categorize import Candidate, SamePlace, exclusive_first, is_generic, one_per_object, rank
+from xuncha.types import Detection, same_place
 from xuncha.zones.geometry import (
     Size,
     boxes_fraction_inside,
@@ -27,16 +26,6 @@ from xuncha.zones.geometry import (
     points_inside,
 )
 from xuncha.zones.model import Rule, Zone, ZoneSet
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A detection that satisfies one rule of one zone in one frame (not yet a confirmed violation)."""
-
-    zone_id: str
-    category: str
-    detection: Detection
-    rank: int = 0  # lower wins when candidates of one zone name one object (categorize.rank)
 
 
 def zone_polygon_px(zone: Zone, frame_size: Size) -> np.ndarray:
@@ -61,14 +50,14 @@ class _CompiledRule:
 class ZoneMatcher:
     """A zone set bound to one frame size; build once per camera (and again if the stream size changes)."""
 
-    def __init__(self, zone_set: ZoneSet, frame_size: Size, same_place: SamePlace | None = None) -> None:
+    def __init__(self, zone_set: ZoneSet, frame_size: Size, same_place: SamePlace = same_place) -> None:
         w, h = frame_size
         if w <= 0 or h <= 0:
             raise ValueError(f"frame size must be positive, got {frame_size}")
         self.zone_set = zone_set
         self.frame_size = (int(w), int(h))
         self._frame_area = float(w * h)
-        self._same_place = same_place or ConfirmParams().same_place
+        self._same_place = same_place  # the confirmer's own test, so one object here is one track there
         self._zones: list[tuple[Zone, Polygon, list[_CompiledRule]]] = [
             (
                 z,
