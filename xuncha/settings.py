@@ -50,7 +50,8 @@ class CameraConfig(BaseModel):
     )
     name: str = Field("", max_length=NAME_CHARS, title="点位名称", description="Name shown to operators (点位名称)")
     source: str = Field(
-        title="视频源", description="Video file path or stream URL (rtsp://, rtsps://, rtmp://, http(s)://)"
+        title="视频源", description="Video file path, folder of timestamped stills (times from the file names, see "
+        "xuncha/streams/stills.py) or stream URL (rtsp://, rtsps://, rtmp://, http(s)://)"
     )
     enabled: bool = Field(True, title="启用", description="Disabled cameras are kept but not sampled")
     sample_interval_s: float = Field(
@@ -62,7 +63,8 @@ class CameraConfig(BaseModel):
     )
     region: Region | None = Field(None, title="镇街", description="镇街; wins over the GeoJSON lookup")
     start_time: datetime | None = Field(
-        None, description="Files only: wall time of the first frame (default: when the worker starts)"
+        None, description="Video files only: wall time of the first frame (default: when the worker starts); "
+        "stills carry their own times"
     )
     sampling: Literal["keyframes", "interval", "patrol"] = Field(
         "keyframes",
