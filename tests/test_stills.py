@@ -158,6 +158,16 @@ def test_the_worker_samples_a_still_folder_at_the_pictures_times(tmp_path: Path)
     assert summary.samples == len(MUENSTER)
 
 
+def test_a_start_time_on_a_still_folder_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    data = worker_config(tmp_path, folder)
+    data["cameras"][0]["start_time"] = "2026-05-01T09:00:00+00:00"
+    with caplog.at_level("WARNING"):
+        resolve_config(WorkerConfig.model_validate(data), tmp_path, "worker.yaml")
+    assert f"worker.yaml: camera muenster: start_time is ignored: {folder} is a still folder" in caplog.text
+
+
 def test_worker_command_runs_a_still_folder_and_fails_clearly_on_an_unparsable_one(tmp_path: Path) -> None:
     shared_file("models/yolox_nano_coco.onnx")
     folder = still_folder(tmp_path)
