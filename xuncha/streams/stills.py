@@ -7,7 +7,8 @@ modification times used instead (a folder copied by hand); a folder that mixes t
 because name times and copy times are different clocks and would interleave the pictures wrongly.
 
 Samples are in time order; `offset` is seconds since the first still, so `--once` interleaves still
-folders and video files by time, and the live loop replays a folder at the pace it was taken.
+folders and video files by time since each one's start (as it does files), and the live loop replays a folder
+at the pace it was taken.
 """
 
 from __future__ import annotations
