@@ -50,7 +50,9 @@ class CameraConfig(BaseModel):
     )
     name: str = Field("", max_length=NAME_CHARS, title="点位名称", description="Name shown to operators (点位名称)")
     source: str = Field(
-        title="视频源", description="Video file path or stream URL (rtsp://, rtsps://, rtmp://, http(s)://)"
+        title="视频源",
+        description="Video file path, folder of timestamped stills (times from the file names, see "
+        "xuncha/streams/stills.py) or stream URL (rtsp://, rtsps://, rtmp://, http(s)://)",
     )
     enabled: bool = Field(True, title="启用", description="Disabled cameras are kept but not sampled")
     sample_interval_s: float = Field(
@@ -62,7 +64,9 @@ class CameraConfig(BaseModel):
     )
     region: Region | None = Field(None, title="镇街", description="镇街; wins over the GeoJSON lookup")
     start_time: datetime | None = Field(
-        None, description="Files only: wall time of the first frame (default: when the worker starts)"
+        None,
+        description="Video files only: wall time of the first frame (default: when the worker starts); "
+        "stills carry their own times",
     )
     sampling: Literal["keyframes", "interval", "patrol"] = Field(
         "keyframes",
@@ -262,9 +266,15 @@ def resolve_config(cfg: WorkerConfig, base: Path, source: str) -> tuple[WorkerCo
 
 
 def config_warnings(cfg: WorkerConfig, taxonomy: Taxonomy) -> list[str]:
-    """What is valid but probably not meant: a camera without zones, a dwell of 0 where the category waits."""
+    """What is valid but probably not meant: a camera without zones, a dwell of 0 where the category waits, a
+    start time on a still folder."""
     out = []
     for cam in cfg.cameras:
+        if cam.start_time is not None and cam.is_file and Path(cam.source).is_dir():
+            out.append(
+                f"camera {cam.id}: start_time is ignored: {cam.source} is a still folder "
+                "(its pictures carry their times)"
+            )
         if not cam.zones.zones:
             out.append(f"camera {cam.id}: zones is empty: the camera is only checked for health, it finds nothing")
         for z in cam.zones.zones:

@@ -60,6 +60,7 @@ from xuncha.streams.errors import StreamError
 from xuncha.streams.feed import Feed, paced
 from xuncha.streams.file import FileSource
 from xuncha.streams.rtsp import RtspSource
+from xuncha.streams.stills import StillsSource
 from xuncha.taxonomy import Taxonomy
 from xuncha.text.ocr import RapidOcr, text_reference
 from xuncha.text.patterns import phone_numbers
@@ -254,7 +255,9 @@ class Worker:
         if cam.frame_size != (0, 0):
             cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, cam.frame_size))
 
-    def _file_source(self, cam: CameraConfig, run_start: float) -> FileSource:
+    def _file_source(self, cam: CameraConfig, run_start: float) -> FileSource | StillsSource:
+        if Path(cam.source).is_dir():  # a folder of timestamped pictures: the stills carry their own times
+            return StillsSource(cam.id, cam.source, cam.sample_interval_s, self.tz)
         start = cam.start_time.timestamp() if cam.start_time else run_start
         return FileSource(cam.id, cam.source, cam.sample_interval_s, start)
 
@@ -345,7 +348,7 @@ class Worker:
 
     def _run_files(self, stop: threading.Event, summary: RunSummary, emit: Callable[[ClueEvent], None]) -> None:
         run_start = time.time()
-        cams: dict[str, tuple[Camera, FileSource, Iterator[Frame]]] = {}
+        cams: dict[str, tuple[Camera, FileSource | StillsSource, Iterator[Frame]]] = {}
         for cfg in self.cfg.cameras:
             if not cfg.enabled:
                 continue
