@@ -20,7 +20,7 @@ from json import loads
 from queue import Empty
 from typing import Any
 
-from kombu.transport import TRANSPORT_ALIASES
+from kombu import transport as kombu_transport
 from kombu.transport import sqlalchemy as sqla
 from kombu.utils.encoding import bytes_to_str
 from sqlalchemy import delete, inspect, text, update
@@ -152,4 +152,6 @@ class Transport(sqla.Transport):
 def register() -> None:
     """Route `sqla+` / `sqlalchemy+` kombu URLs to this transport."""
     for alias in ("sqla", "sqlalchemy"):
-        TRANSPORT_ALIASES[alias] = f"{__name__}:Transport"
+        kombu_transport.TRANSPORT_ALIASES[alias] = f"{__name__}:Transport"
+        # get_transport_cls caches by name: a Connection made before this must not pin kombu's class.
+        getattr(kombu_transport, "_transport_cache", {}).pop(alias, None)
