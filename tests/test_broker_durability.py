@@ -17,7 +17,7 @@ from review_support import database, make_event
 from sqlalchemy import func, select
 
 from xuncha.clues import embedded
-from xuncha.clues.broker import DEFAULT_TOPOLOGY, CluePublisher, embedded_broker_url
+from xuncha.clues.broker import DEFAULT_TOPOLOGY, CluePublisher, consume, embedded_broker_url
 from xuncha.review.db import Clue, ClueEventRow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,3 +119,25 @@ def test_sigkill_at_random_points_of_intake_loses_and_duplicates_nothing(tmp_pat
             p.wait(30)
         assert _counts(sessions) == (n_events, n_events), (seen, _rows(broker)[:5])  # 0 lost, 0 duplicated
         assert _rows(broker) == []  # every message acknowledged and deleted
+
+
+def test_acknowledged_messages_leave_the_file_and_old_files_are_adopted(tmp_path: Path) -> None:
+    broker = tmp_path / "broker.sqlite"
+    url = embedded_broker_url(broker)
+    with CluePublisher(url) as pub:
+        for i in range(30):
+            pub.publish(make_event(i, evidence=False))
+    assert consume(url, lambda _e: None, limit=30, timeout=5, poll_interval=0.01) == 30
+    assert _rows(broker) == []  # kombu's transport keeps all 30, invisible, for ever
+
+    legacy = tmp_path / "legacy.sqlite"  # what kombu's own transport left: acked rows, invisible
+    with sqlite3.connect(broker) as src, sqlite3.connect(legacy) as dst:
+        src.backup(dst)
+        dst.execute("DROP TABLE xuncha_broker_leases")
+        dst.execute(
+            "INSERT INTO kombu_message (visible, payload, version, queue_id) SELECT 0, 'x', 1, id FROM kombu_queue"
+        )
+    legacy_url = embedded_broker_url(legacy)
+    with CluePublisher(legacy_url) as pub:
+        pub.publish(make_event(99, evidence=False))
+    assert [v for _i, v in _rows(legacy)] == [1]  # the acked leftovers went, the new message stayed
