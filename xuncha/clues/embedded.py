@@ -6,6 +6,8 @@ stays invisible for ever. Here a fetch starts a lease (kombu stamps `timestamp` 
 ack deletes the row, a reject or a clean close makes it visible again, and any consumer makes rows
 whose lease expired visible again: a message is either acknowledged (and gone) or back on its queue.
 Redelivery after a crash is at-least-once; consumers deduplicate on event_id (the intake does).
+Leases run on local wall time, as kombu stamps it: a clock set back delays a redelivery, one set
+forward can redeliver early (a duplicate, which the consumer drops).
 
 Registered for `sqla+` / `sqlalchemy+` URLs by `xuncha.clues`, so every kombu Connection to the
 embedded broker in this process gets these semantics.
