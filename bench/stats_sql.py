@@ -80,7 +80,18 @@ def main() -> int:
     ap.add_argument("--by", default="category", choices=list(stats.DIMENSIONS))
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--skip-sqlite", action="store_true")
+    ap.add_argument("--skip-pg", action="store_true")
     args = ap.parse_args()
+    if not args.skip_pg:
+        _pg(args)
+    if not args.skip_sqlite:
+        with tempfile.TemporaryDirectory() as d:
+            print(f"SQLite, {args.cases} cases, by {args.by}:")
+            run(f"sqlite:///{Path(d) / 'stats.sqlite'}", args.cases, args.repeat, args.by)
+    return 0
+
+
+def _pg(args: argparse.Namespace) -> None:
     schema = f"bench_stats_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
@@ -92,11 +103,6 @@ def main() -> int:
         with admin.connect() as c:
             c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
-    if not args.skip_sqlite:
-        with tempfile.TemporaryDirectory() as d:
-            print(f"SQLite, {args.cases} cases, by {args.by}:")
-            run(f"sqlite:///{Path(d) / 'stats.sqlite'}", args.cases, args.repeat, args.by)
-    return 0
 
 
 if __name__ == "__main__":
