@@ -1,7 +1,7 @@
 """Clues: message contracts (worker -> review -> dispatch), broker topology and the evidence store.
 
 Submodules: `contracts` (pydantic models, JSON Schema export), `evidence` (rendering, JPEG store),
-`broker` (kombu publisher, spool, consumer).
+`broker` (kombu publisher, spool, consumer), `embedded` (the SQLite broker's transport, registered by `broker`).
 """
 
 from xuncha.clues.broker import (

@@ -394,9 +394,7 @@ def create_app(
     ) -> Response:
         if by not in stats.DIMENSIONS:
             raise HTTPException(422, f"未知统计维度 {by}")
-        rows = _reviewed(request, days)
-        table = stats.aggregate(rows, by, tz)
-        daily = stats.aggregate(rows, "day", tz)
+        table, daily = _summary(request, by, days), _summary(request, "day", days)
         reasons = {r.code: r.name for r in cfg.reject_reasons}
         return page(
             request,
@@ -406,15 +404,15 @@ def create_app(
             days=days,
             dimensions=stats.DIMENSIONS,
             table=table,
-            total=stats.totals(rows),
+            total=stats.total_of(table),
             bars=stats.bar_chart_svg(table),
             trend=stats.trend_svg(daily),
             reason_names=reasons,
         )
 
-    def _reviewed(request: Request, days: int) -> list[stats.Reviewed]:
+    def _summary(request: Request, by: str, days: int) -> list[stats.StatRow]:
         with _db(request) as s:
-            return stats.load_reviewed(s, since=_state(request).clock() - timedelta(days=days))
+            return stats.summarize(s, by, tz, since=_state(request).clock() - timedelta(days=days))
 
     @app.get("/stats.{fmt}")
     def stats_export(
@@ -426,7 +424,7 @@ def create_app(
     ) -> Response:
         if by not in stats.DIMENSIONS or fmt not in ("csv", "xlsx"):
             raise HTTPException(404 if by in stats.DIMENSIONS else 422, f"未知统计维度 {by} 或格式 {fmt}")
-        table = stats.aggregate(_reviewed(request, days), by, tz)
+        table = _summary(request, by, days)
         if fmt == "csv":
             body, media = stats.to_csv(table, by).encode("utf-8"), "text/csv; charset=utf-8"
         else:
@@ -441,8 +439,8 @@ def create_app(
     ) -> dict[str, Any]:
         if by not in stats.DIMENSIONS:
             raise HTTPException(422, f"未知统计维度 {by}")
-        rows = _reviewed(request, days)
-        total = stats.totals(rows)
+        table = _summary(request, by, days)
+        total = stats.total_of(table)
         return {
             "by": by,
             "total": {"reviewed": total.reviewed, "accepted": total.accepted, "rate": total.rate},
@@ -456,7 +454,7 @@ def create_app(
                     "rate": r.rate,
                     "reasons": dict(r.reasons),
                 }
-                for r in stats.aggregate(rows, by, tz)
+                for r in table
             ],
         }
 

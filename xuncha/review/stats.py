@@ -1,7 +1,9 @@
 """Precision statistics: 立案率 (accepted / reviewed) by category, camera, zone, region, model and day.
 
-The core is pure (`aggregate`, the SVG charts, CSV); `load_reviewed` reads the decisions that
-stand (undone ones are not counted). Categories are counted as the worker reported them: the
+`summarize` counts the decisions that stand (undone ones are not counted) in SQL, grouped by the
+dimension's columns, and merges the few groups in Python; `load_reviewed` + `aggregate` is the same
+computation over every row, kept as the reference that tests and bench/stats_sql.py compare it with.
+The SVG charts and exports are pure. Categories are counted as the worker reported them: the
 figure measures the precision of the clues, whatever the operator filed them as.
 
 >>> from datetime import timezone
@@ -17,11 +19,12 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Integer, cast, extract, func, select
 from sqlalchemy.orm import Session
 
 from xuncha.review.db import Clue, Decision
@@ -104,16 +107,6 @@ def aggregate(rows: list[Reviewed], by: str, tz: ZoneInfo) -> list[StatRow]:
     return sorted(out.values(), key=lambda s: (-s.reviewed, s.key))
 
 
-def totals(rows: list[Reviewed]) -> StatRow:
-    total = StatRow("all", "合计")
-    for r in rows:
-        total.reviewed += 1
-        total.accepted += r.accepted
-        if r.reason_code:
-            total.reasons[r.reason_code] += 1
-    return total
-
-
 def load_reviewed(session: Session, since: datetime | None = None) -> list[Reviewed]:
     q = (
         select(Decision, Clue)
@@ -140,6 +133,88 @@ def load_reviewed(session: Session, since: datetime | None = None) -> list[Revie
         )
         for d, c in session.execute(q)
     ]
+
+
+# Every UTC offset in use is a multiple of 15 minutes: a local day is a whole number of these buckets.
+_BUCKET_S = 900
+
+
+def _bucket(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", Decision.decided_at) / _BUCKET_S), Integer)
+    return cast(func.strftime("%s", Decision.decided_at), Integer) / _BUCKET_S
+
+
+def _group_columns(session: Session, by: str) -> tuple[Any, ...]:
+    if by == "category":
+        return Clue.category_code, Clue.category_name
+    if by == "camera":
+        return Clue.camera_id, Clue.camera_name
+    if by == "zone":
+        return Clue.camera_id, Clue.zone_id, Clue.camera_name, Clue.zone_name
+    if by == "region":
+        return Clue.region_code, Clue.region_name
+    if by == "model":
+        return (Clue.model_name,)
+    if by == "day":
+        return (_bucket(session),)
+    raise ValueError(f"unknown dimension {by!r}; one of {', '.join(DIMENSIONS)}")
+
+
+def _group_key(by: str, values: tuple[Any, ...], tz: ZoneInfo) -> tuple[str, str]:
+    if by == "category":
+        return values[0], f"{values[0]} {values[1]}"
+    if by == "camera":
+        return values[0], values[1] or values[0]
+    if by == "zone":
+        return f"{values[0]}/{values[1]}", f"{values[2]} / {values[3]}"
+    if by == "region":
+        return values[0] or "", values[1] or "未知镇街"
+    if by == "model":
+        return values[0], values[0]
+    day = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=int(values[0]) * _BUCKET_S)).astimezone(tz)
+    return day.date().isoformat(), day.date().isoformat()
+
+
+def summarize(session: Session, by: str, tz: ZoneInfo, since: datetime | None = None) -> list[StatRow]:
+    """What `aggregate(load_reviewed(session, since), by, tz)` returns, counted by the database: one
+    row per group of the dimension's columns, decision and reason. A key's label is that of its
+    earliest decision, as in `aggregate` (a camera renamed since keeps the name it was first seen with)."""
+    cols = _group_columns(session, by)
+    q = (
+        select(*cols, Decision.accepted, Decision.reason_code, func.count(), func.min(Decision.decided_at))
+        .join(Clue, Clue.id == Decision.clue_id)
+        .where(Decision.undone_at.is_(None))
+        .group_by(*cols, Decision.accepted, Decision.reason_code)
+    )
+    if since is not None:
+        q = q.where(Decision.decided_at >= since)
+    out: dict[str, StatRow] = {}
+    first: dict[str, Any] = {}
+    for *values, accepted, reason, n, earliest in session.execute(q):
+        key, label = _group_key(by, tuple(values), tz)
+        row = out.setdefault(key, StatRow(key, label))
+        if isinstance(earliest, str):  # SQLite returns min() of a datetime column as text
+            earliest = datetime.fromisoformat(earliest)
+        if key not in first or earliest < first[key]:
+            first[key], row.label = earliest, label
+        row.reviewed += n
+        row.accepted += n if accepted else 0
+        if reason:
+            row.reasons[reason] += n
+    if by == "day":
+        return sorted(out.values(), key=lambda s: s.key)
+    return sorted(out.values(), key=lambda s: (-s.reviewed, s.key))
+
+
+def total_of(stats: list[StatRow]) -> StatRow:
+    """The 合计 row of any one dimension's rows (each decision is in exactly one of them)."""
+    total = StatRow("all", "合计")
+    for s in stats:
+        total.reviewed += s.reviewed
+        total.accepted += s.accepted
+        total.reasons.update(s.reasons)
+    return total
 
 
 def _export_rows(stats: list[StatRow], by: str) -> list[list[object]]:
