@@ -557,7 +557,7 @@ class Worker:
             )
             cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, frame.size))
         if cam.text is not None:
-            dets = dets + cam.text.update(frame.image)
+            dets = dets + cam.text.update(frame.image, frame.ts)
         when = datetime.fromtimestamp(frame.ts, self.tz)
         candidates = cam.matcher.match(dets, when)
         if self.observer is not None:
