@@ -272,3 +272,15 @@ def test_a_poster_the_change_detection_misses_is_read_within_every_s_of_video(in
             found_at = ts
     assert found_at is not None and found_at - up <= 50
     assert ocr.calls == 1 + int((200 - interval_s) // 50)  # one read per 50 s of video, at any interval
+
+
+def test_found_names_new_text_once_not_while_it_is_held_or_read_again() -> None:
+    ocr = FakeOcr({100: [SIGN], 101: [SIGN, POSTER]})
+    stage = Clocked([("wall", WALL)], ocr, TextParams(every_s=2, diff_threshold=0, change_fraction=1.0))
+    stage.update(picture(100))
+    assert stage.found == []  # the reference sign is not new
+    found = []
+    for _ in range(6):  # periodic reads every 2 s keep reading the same poster
+        stage.update(picture(101))
+        found += stage.found
+    assert ocr.calls == 4 and [(z, b.text) for z, b in found] == [("wall", POSTER.text)]

@@ -216,6 +216,7 @@ class TextStage:
     ) -> None:
         self.params = params or TextParams()
         self._ocr = ocr
+        self._found: list[tuple[str, TextBlock]] = []
         self._zones = [_ZoneText(zid, tuple(int(round(c)) for c in box)) for zid, box in zones]  # type: ignore[misc]
         if reference is not None:
             for z in self._zones:
@@ -239,6 +240,11 @@ class TextStage:
         return cls(zones, ocr, params, reference) if zones else None
 
     @property
+    def found(self) -> list[tuple[str, TextBlock]]:
+        """(zone id, block) of the text that the last `update`'s reads found and the zone did not hold before."""
+        return self._found
+
+    @property
     def reads(self) -> int:
         """OCR passes so far (all zones)."""
         return sum(z.reads for z in self._zones)
@@ -247,6 +253,7 @@ class TextStage:
         """Detections (labels text / phone_number / banner, with the text) of new text in the sample taken
         at `ts` (seconds of video, increasing)."""
         out: list[Detection] = []
+        self._found = []
         for z in self._zones:
             grey = self._grey(z, image)
             self._settle(z, grey)
@@ -261,6 +268,7 @@ class TextStage:
                 kept = [b for b in unread if self._unchanged(z, grey, b.box)]
                 # Read again soon when text went (a passer-by in front?) or a change showed nothing new.
                 z.recheck = due != "recheck" and (len(kept) < len(unread) or (due == "change" and not new))
+                self._found += [(z.zone_id, b) for b in new if not any(b.text == o.text for o in z.blocks)]
                 z.blocks = new + kept
                 z.snapshot, z.since, z.read_ts = grey, 0, ts
                 z.settled_at_read = None if z.settled is None else z.settled.copy()
