@@ -99,6 +99,16 @@ def picture(grey: int, person_x: int | None = None) -> np.ndarray:
     return img
 
 
+class Clocked(TextStage):
+    """A text stage fed one sample per second of video."""
+
+    t = -1.0
+
+    def update(self, image: np.ndarray, ts: float | None = None) -> list:  # type: ignore[override]
+        self.t = self.t + 1.0 if ts is None else ts
+        return super().update(image, self.t)
+
+
 SIGN = OcrLine("好又多超市", 0.9, (50, 20, 250, 60))
 POSTER = OcrLine("开锁 13812345678", 0.9, (400, 200, 480, 214))
 
@@ -106,7 +116,7 @@ POSTER = OcrLine("开锁 13812345678", 0.9, (400, 200, 480, 214))
 def test_reference_text_never_reported_new_text_held_until_it_goes() -> None:
     # grey 100: the street with its shop sign; 101: the same with a poster; 102: the poster torn down.
     ocr = FakeOcr({100: [SIGN], 101: [SIGN, POSTER], 102: [SIGN]})
-    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=10, min_gap=2, diff_threshold=0, change_fraction=0.5))
+    stage = Clocked([("wall", WALL)], ocr, TextParams(every_s=10, min_gap=2, diff_threshold=0, change_fraction=0.5))
     assert stage.update(picture(100)) == []  # reference: the sign
     assert stage.update(picture(100)) == [] and ocr.calls == 1
     stage.update(picture(101))  # changed, not yet settled: no read
@@ -123,7 +133,7 @@ def test_reference_text_never_reported_new_text_held_until_it_goes() -> None:
 
 def test_passer_by_does_not_trigger_reads_and_periodic_reads_run() -> None:
     ocr = FakeOcr({})
-    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=10, min_gap=2))
+    stage = Clocked([("wall", WALL)], ocr, TextParams(every_s=10, min_gap=2))
     for i in range(25):
         stage.update(picture(100, person_x=(70 * i) % 660 if i else None))  # walking: never the same place twice
     assert ocr.calls == 3  # the reference read and one every 10 samples
@@ -131,7 +141,7 @@ def test_passer_by_does_not_trigger_reads_and_periodic_reads_run() -> None:
 
 def test_a_read_spoiled_by_a_passer_by_is_repeated() -> None:
     ocr = FakeOcr({100: [], 101: [POSTER]})  # with a person in front the mean grey differs: nothing read
-    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=50, min_gap=2, diff_threshold=0))
+    stage = Clocked([("wall", WALL)], ocr, TextParams(every_s=50, min_gap=2, diff_threshold=0))
     stage.update(picture(100))
     for _ in range(2):
         stage.update(picture(101))
@@ -149,7 +159,7 @@ def test_partial_read_of_a_covered_poster_keeps_the_full_reading() -> None:
     partial = OcrLine("锁 45678", 0.9, (440, 200, 480, 214))  # the left half hidden by a passer-by
     other = OcrLine("招聘 13900001111", 0.9, (400, 200, 478, 214))
     ocr = FakeOcr({100: [], 101: [POSTER], 102: [partial], 103: [other]})
-    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=1))
+    stage = Clocked([("wall", WALL)], ocr, TextParams(every_s=1))
     stage.update(picture(100))
     stage.update(picture(101))
     found = stage.update(picture(102))  # read again while covered
@@ -163,7 +173,7 @@ def test_partial_read_of_a_covered_poster_keeps_the_full_reading() -> None:
 def test_poster_partly_covered_is_reported_at_its_place_and_a_second_poster_is_a_second_block() -> None:
     second = OcrLine("办证 13912345678", 0.9, (500, 200, 580, 214))
     ocr = FakeOcr({100: [], 101: [POSTER, second]})
-    stage = TextStage([("wall", WALL)], ocr, TextParams(every_n=3, diff_threshold=0, change_fraction=1.0))
+    stage = Clocked([("wall", WALL)], ocr, TextParams(every_s=3, diff_threshold=0, change_fraction=1.0))
     stage.update(picture(100))
     for _ in range(3):
         found = stage.update(picture(101))
@@ -201,7 +211,7 @@ def test_real_ocr_reads_phone_number_of_a_warped_poster_on_footage(ocr, char_px:
     poster = render_poster(["专业开锁", "电话13812345678"], char_px, paper=(200, 235, 245))
     frame, box = paste(sidewalk_frame(), poster, poster_quad(300, 150, poster.shape[1::-1], skew=0.1), blur=0.6)
     stage = TextStage([("wall", (200, 100, 520, 300))], ocr, reference=sidewalk_frame())
-    found = stage.update(frame)
+    found = stage.update(frame, 0.0)
     phones = [d for d in found if d.label == "phone_number"]
     assert len(phones) == 1 and "13812345678" in phones[0].text.replace(" ", "")
     x1, y1, x2, y2 = phones[0].box
@@ -229,7 +239,7 @@ def test_worker_opens_one_clue_for_a_poster_put_up_on_real_footage(ocr, tmp_path
     zone |= {"scene": "small_ads", "dwell_s": 10}
     cam = {"id": "cam-p", "source": str(video), "sample_interval_s": 1.0, "zones": [zone]}
     config = WorkerConfig.model_validate(
-        {"data_dir": str(tmp_path), "detectors": {"stationary": False}, "text": {"every_n": 10}, "cameras": [cam]}
+        {"data_dir": str(tmp_path), "detectors": {"stationary": False}, "text": {"every_s": 10}, "cameras": [cam]}
     )
     worker = Worker(*resolve_config(config, tmp_path, "test"))
     summary = worker.run(once=True)
@@ -246,3 +256,31 @@ def test_numbers_on_two_lines_of_a_block_do_not_run_together() -> None:
         [OcrLine("贷款 18612345678", 0.9, (34, 44, 118, 62)), OcrLine("30 off", 0.9, (44, 64, 85, 80))]
     )
     assert block.phones == ("18612345678",)
+
+
+@pytest.mark.parametrize("interval_s", [1.0, 2.0, 5.0])
+def test_a_poster_the_change_detection_misses_is_read_within_every_s_of_video(interval_s: float) -> None:
+    ocr = FakeOcr({100: [], 101: [POSTER]})
+    # change_fraction 1.0: no change ever schedules a read, only the safety net does.
+    stage = TextStage([("wall", WALL)], ocr, TextParams(every_s=50, diff_threshold=0, change_fraction=1.0))
+    stage.update(picture(100), 0.0)
+    up = 30.0  # the poster goes up between two periodic reads
+    found_at = None
+    for i in range(1, int(200 / interval_s)):
+        ts = i * interval_s
+        if stage.update(picture(101 if ts >= up else 100), ts) and found_at is None:
+            found_at = ts
+    assert found_at is not None and found_at - up <= 50
+    assert ocr.calls == 1 + int((200 - interval_s) // 50)  # one read per 50 s of video, at any interval
+
+
+def test_found_names_new_text_once_not_while_it_is_held_or_read_again() -> None:
+    ocr = FakeOcr({100: [SIGN], 101: [SIGN, POSTER]})
+    stage = Clocked([("wall", WALL)], ocr, TextParams(every_s=2, diff_threshold=0, change_fraction=1.0))
+    stage.update(picture(100))
+    assert stage.found == []  # the reference sign is not new
+    found = []
+    for _ in range(6):  # periodic reads every 2 s keep reading the same poster
+        stage.update(picture(101))
+        found += stage.found
+    assert ocr.calls == 4 and [(z, b.text) for z, b in found] == [("wall", POSTER.text)]

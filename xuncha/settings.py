@@ -199,7 +199,7 @@ class WorkerConfig(BaseModel):
         return ViewParams(**{k: v if k in FRACTIONS else int(v) for k, v in self.view_check.items()})
 
     def text_params(self) -> TextParams:
-        whole = ("every_n", "min_gap", "ocr_min_side")
+        whole = ("min_gap", "ocr_min_side")
         return TextParams(**{k: int(v) if k in whole else v for k, v in self.text.items()})
 
 

@@ -562,7 +562,8 @@ class Worker:
             )
             cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, frame.size))
         if cam.text is not None:
-            dets = dets + cam.text.update(frame.image)
+            dets = dets + cam.text.update(frame.image, frame.ts)
+            self._log_text_found(cam, frame.ts)
         when = datetime.fromtimestamp(frame.ts, self.tz)
         candidates = cam.matcher.match(dets, when)
         if self.observer is not None:
@@ -572,6 +573,23 @@ class Worker:
         if cam.cfg.id in self.rechecks.cameras():
             polygon = lambda zone_id: zone_polygon_px(cam.cfg.zones.get(zone_id), frame.size)  # noqa: E731
             self.rechecks.observe(frame, when, candidates, cam.matcher, cam.confirmer.params.same_place, polygon)
+
+    def _log_text_found(self, cam: Camera, ts: float) -> None:
+        """Say what a read found and how long it must stay: with a 300 s dwell a poster is read long before
+        its clue opens, and RapidOCR itself logs only reads that found nothing."""
+        assert cam.text is not None
+        for zone_id, block in cam.text.found:
+            zone = cam.cfg.zones.get(zone_id)
+            dwell = max((r.dwell(self.taxonomy) for r in zone.all_rules if r.is_text_rule), default=0.0)
+            log.info(
+                "camera %s zone %s: new text at %s %r (phone numbers %s); a clue opens if it stays %.0f s",
+                cam.cfg.id,
+                zone_id,
+                datetime.fromtimestamp(ts, self.tz).strftime("%H:%M:%S"),
+                block.text,
+                ",".join(block.phones) or "none",
+                dwell,
+            )
 
     def _read_text(self, image: np.ndarray) -> list[OcrLine]:
         if self._ocr is None:

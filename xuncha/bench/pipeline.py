@@ -72,7 +72,7 @@ def samples(
                 reference = text_reference(cam.zones, frame.size)
                 text = TextStage.for_zones(cam.zones, frame.size, ocr, cfg.text_params(), reference)
         if text is not None:
-            dets = dets + text.update(frame.image)
+            dets = dets + text.update(frame.image, frame.ts)
         yield Sample(frame.ts, frame.size, matcher.match(dets, datetime.fromtimestamp(frame.ts, tz)))
 
 

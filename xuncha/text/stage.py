@@ -1,14 +1,14 @@
 """The text stage's pure core: when to read a zone, which text is new, and the detections it gives.
 
 OCR costs ten times a detector pass, so each text zone is read on a schedule: at the first sample
-(the reference, unless a reference picture is given), every `every_n` samples, and when the zone's
-settled picture changed. The settled picture takes a pixel only once it has kept its value for three
-samples: a poster put up enters it, a passer-by does not. A read that lost text of the read before, or
-that a change triggered and found nothing new, is repeated once after `min_gap` samples: a passer-by
-standing in front at the wrong moment costs a few samples, not the poster. Between reads, a block of text found by the
-last read is reported again as long as its pixels still look as they did then; a passer-by in front of
-it or a poster torn down makes it miss samples (confirmation tolerates a few) and the change schedules
-a new read.
+(the reference, unless a reference picture is given), at least every `every_s` seconds of video (the
+safety net for whatever the change detection misses), and when the zone's settled picture changed.
+The settled picture takes a pixel only once it has kept its value for three samples: a poster put up
+enters it, a passer-by does not. A read that lost text of the read before, or that a change triggered and
+found nothing new, is repeated once after `min_gap` samples: a passer-by standing in front at the wrong
+moment costs a few samples, not the poster. Between reads, a block of text found by the last read is
+reported again as long as its pixels still look as they did then; a passer-by in front of it or a poster
+torn down makes it miss samples (confirmation tolerates a few) and the change schedules a new read.
 
 Text at a reference place (read in the reference picture) is never reported, unless it now carries a
 phone number the reference text there did not have (a small ad pasted over a notice). A read that
@@ -16,10 +16,10 @@ finds only part of a block read before at the same place (a passer-by in front) 
 
 >>> frame = np.zeros((480, 720, 3), np.uint8)
 >>> reads = iter([[], [OcrLine("开锁 13812345678", 0.9, (20, 20, 80, 32))]])
->>> stage = TextStage([("wall", (0, 0, 720, 480))], lambda img: next(reads), TextParams(every_n=1))
->>> stage.update(frame)  # the reference read: nothing there
+>>> stage = TextStage([("wall", (0, 0, 720, 480))], lambda img: next(reads), TextParams(every_s=1))
+>>> stage.update(frame, 0.0)  # the reference read: nothing there
 []
->>> [(d.label, d.text) for d in stage.update(frame)]
+>>> [(d.label, d.text) for d in stage.update(frame, 1.0)]
 [('phone_number', '开锁 13812345678'), ('text', '开锁 13812345678')]
 """
 
@@ -59,14 +59,16 @@ Ocr = Callable[[np.ndarray], list[OcrLine]]
 class TextParams:
     """Tuning of the text stage.
 
-    Reads on change find new posters; the periodic read is the safety net. `every_n` 90: at a 2 s sample
-    interval a zone is read every 3 minutes (a read costs ~15 detector passes; the goal is <= 20 % extra
-    CPU per camera, see bench/README.md); `min_gap` 5: a busy street re-triggers reads on change at most
+    Reads on change find new posters; the periodic read is the safety net, bounded in seconds of video so
+    that it does not stretch with the sample interval. `every_s` 50: a poster the change detection misses
+    is read at most 50 s after it went up, so its clue opens within the dwell plus one minute (a few
+    samples of settling and confirmation fit in the other 10 s; a read costs ~15 detector passes, the CPU
+    per camera-minute is in bench/README.md); `min_gap` 5: a busy street re-triggers reads on change at most
     every 5 samples. `ocr_min_side` 480: crops with a shorter side are scaled up to it for text
     detection (RapidOCR's 736 doubles the cost and reads 10 px text no better, measured in the bench).
     """
 
-    every_n: int = 90
+    every_s: float = 50.0
     min_gap: int = 5
     diff_threshold: int = 25  # grey-level difference that counts as a changed pixel
     change_fraction: float = 0.004  # settled changed pixels (fraction of the zone) that schedule a read
@@ -78,9 +80,9 @@ class TextParams:
     ocr_min_side: int = 480
 
     def __post_init__(self) -> None:
-        if self.every_n < 1 or self.min_gap < 1 or self.ocr_min_side < 32:
+        if not self.every_s > 0 or self.min_gap < 1 or self.ocr_min_side < 32:
             raise ValueError(
-                f"text params: every_n, min_gap must be >= 1 and ocr_min_side >= 32, got {self.every_n}, "
+                f"text params: every_s must be > 0, min_gap >= 1 and ocr_min_side >= 32, got {self.every_s}, "
                 f"{self.min_gap}, {self.ocr_min_side}"
             )
         for name in ("change_fraction", "hold_change", "min_score", "banner_min_height"):
@@ -191,6 +193,7 @@ class _ZoneText:
     settled: np.ndarray | None = None  # pixels as they were when they last kept their value for 3 samples
     settled_at_read: np.ndarray | None = None
     since: int = 0  # samples since the last read
+    read_ts: float = 0.0  # video time of the last read
     recheck: bool = False  # read again after min_gap samples
     reads: int = 0
 
@@ -212,6 +215,7 @@ class TextStage:
     ) -> None:
         self.params = params or TextParams()
         self._ocr = ocr
+        self._found: list[tuple[str, TextBlock]] = []
         self._zones = [_ZoneText(zid, tuple(int(round(c)) for c in box)) for zid, box in zones]  # type: ignore[misc]
         if reference is not None:
             for z in self._zones:
@@ -235,17 +239,24 @@ class TextStage:
         return cls(zones, ocr, params, reference) if zones else None
 
     @property
+    def found(self) -> list[tuple[str, TextBlock]]:
+        """(zone id, block) of the text that the last `update`'s reads found and the zone did not hold before."""
+        return self._found
+
+    @property
     def reads(self) -> int:
         """OCR passes so far (all zones)."""
         return sum(z.reads for z in self._zones)
 
-    def update(self, image: np.ndarray) -> list[Detection]:
-        """Detections (labels text / phone_number / banner, with the text) of new text in this sample."""
+    def update(self, image: np.ndarray, ts: float) -> list[Detection]:
+        """Detections (labels text / phone_number / banner, with the text) of new text in the sample taken
+        at `ts` (seconds of video, increasing)."""
         out: list[Detection] = []
+        self._found = []
         for z in self._zones:
             grey = self._grey(z, image)
             self._settle(z, grey)
-            due = self._due(z)
+            due = self._due(z, ts)
             if due is not None:
                 found = self._read(z, image)
                 if z.reference is None:
@@ -256,8 +267,9 @@ class TextStage:
                 kept = [b for b in unread if self._unchanged(z, grey, b.box)]
                 # Read again soon when text went (a passer-by in front?) or a change showed nothing new.
                 z.recheck = due != "recheck" and (len(kept) < len(unread) or (due == "change" and not new))
+                self._found += [(z.zone_id, b) for b in new if not any(b.text == o.text for o in z.blocks)]
                 z.blocks = new + kept
-                z.snapshot, z.since = grey, 0
+                z.snapshot, z.since, z.read_ts = grey, 0, ts
                 z.settled_at_read = None if z.settled is None else z.settled.copy()
             else:
                 z.since += 1
@@ -297,12 +309,12 @@ class TextStage:
             z.prev_still = still
         z.prev = grey
 
-    def _due(self, z: _ZoneText) -> str | None:
+    def _due(self, z: _ZoneText, ts: float) -> str | None:
         """Why the zone is read now (first, periodic, recheck, change), or None."""
         p = self.params
         if z.snapshot is None:
             return "first"
-        if z.since + 1 >= p.every_n:
+        if ts - z.read_ts >= p.every_s:
             return "periodic"
         if z.since + 1 < p.min_gap or z.settled_at_read is None or z.settled is None:
             return None
