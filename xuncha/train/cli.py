@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", type=Path, required=True, help="run folder (everything is written here)")
     p.add_argument("--name", default="garbage", help="model name (card name and file stem)")
     start = p.add_mutually_exclusive_group(required=True)
-    start.add_argument("--weights", type=Path, help="Ultralytics int8 ONNX export to start from (yolov8n, yolo11n)")
+    start.add_argument(
+        "--weights",
+        type=Path,
+        help="Ultralytics int8 ONNX export to start from (yolov8n, yolo11n), or a trained .pt (a run's best.pt)",
+    )
     start.add_argument("--scratch", action="store_true", help="start from random weights")
     p.add_argument("--arch", choices=sorted(ARCH_YAML), default="yolov8n", help="architecture for --scratch")
     p.add_argument("--one-class", default="garbage", help="merge all classes into this one ('' keeps them)")

@@ -43,7 +43,7 @@ class TrainOptions:
 
     data: str
     name: str = "garbage"
-    weights: str | None = None  # int8 ONNX export to start from; None = scratch
+    weights: str | None = None  # int8 ONNX export (COCO) or a trained .pt to start from; None = scratch
     arch: str = "yolov8n"
     one_class: str | None = "garbage"
     split_file: str | None = None
@@ -141,6 +141,8 @@ class Run:
         o = self.opts
         if o.weights is None:
             return ARCH_YAML[o.arch]
+        if o.weights.endswith(".pt"):  # a finished run's weights: a new schedule from where it ended
+            return o.weights
         out = self.folder / "init.pt"
         if out.is_file():
             return str(out)
@@ -241,7 +243,9 @@ class Run:
         o = self.opts
         results = self.ultralytics_dir / "results.csv"
         epochs = len(results.read_text().splitlines()) - 1 if results.is_file() else o.epochs
-        start = f"converted COCO weights of {Path(o.weights).name}" if o.weights else "random weights (scratch)"
+        start = "random weights (scratch)"
+        if o.weights:
+            start = f"{'trained weights' if o.weights.endswith('.pt') else 'converted COCO weights of'} {o.weights}"
         card = ModelCard(
             name=o.name,
             file=onnx_path.name,
