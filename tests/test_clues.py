@@ -13,7 +13,6 @@ import pytest
 from pydantic import ValidationError
 
 from xuncha.clues.contracts import (
-    SCHEMA_FILE,
     CameraRef,
     CategoryRef,
     ClueEvent,
@@ -24,10 +23,9 @@ from xuncha.clues.contracts import (
     ModelRef,
     RegionRef,
     ZoneRef,
-    main,
-    schema_text,
 )
 from xuncha.clues.evidence import CJK_FONTS, EvidenceStore, cjk_font, render_crop, render_scene
+from xuncha.clues.schemas import SCHEMA_FILE, main, schema_text
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2024, 5, 1, 8, 0, 12, tzinfo=CST)

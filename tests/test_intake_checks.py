@@ -23,8 +23,9 @@ from sqlalchemy import func, select
 
 from xuncha.clues import limits
 from xuncha.clues.broker import CluePublisher, Topology
-from xuncha.clues.contracts import SCHEMA_FILE, ClueEvent
+from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.clues.schemas import SCHEMA_FILE
 from xuncha.review import deadletter
 from xuncha.review.db import Clue
 from xuncha.review.intake import ingest, run_intake

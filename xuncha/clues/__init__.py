@@ -1,7 +1,8 @@
 """Clues: message contracts (worker -> review -> dispatch), broker topology and the evidence store.
 
-Submodules: `contracts` (pydantic models, JSON Schema export), `evidence` (rendering, JPEG store),
-`broker` (kombu publisher, spool, consumer), `embedded` (the SQLite broker's transport, registered by `broker`).
+Submodules: `contracts` (pydantic models), `dispatch` (case and re-check messages), `schemas` (their
+JSON Schema export), `evidence` (rendering, JPEG store), `broker` (kombu publisher, spool, consumer),
+`embedded` (the SQLite broker's transport, registered by `broker`).
 """
 
 from xuncha.clues.broker import (

@@ -2,6 +2,6 @@
 
 import sys
 
-from xuncha.clues.contracts import main
+from xuncha.clues.schemas import main
 
 sys.exit(main())

@@ -21,14 +21,14 @@ from kombu import Connection, Exchange, Producer, Queue
 from kombu.message import Message
 from pydantic import BaseModel, ValidationError
 
-from xuncha.clues import embedded
 from xuncha.clues.contracts import ClueEvent
+from xuncha.clues.embedded import register as register_embedded_transport
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
 from xuncha.fileio import write_atomic
 from xuncha.redact import clip, mask_url
 
 log = logging.getLogger(__name__)
-embedded.register()  # sqla+ URLs get leases and deletion on ack (see xuncha.clues.embedded)
+register_embedded_transport()  # sqla+ URLs get leases and deletion on ack (see xuncha.clues.embedded)
 
 # Bounded so a broker outage costs the worker a few seconds per attempt, then the spool takes over.
 DEFAULT_RETRY_POLICY: dict[str, float] = {

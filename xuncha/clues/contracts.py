@@ -10,30 +10,41 @@ a contract: `python -m xuncha.clues` (`--check` exits 1 when a committed file is
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from xuncha.clues import limits
+from xuncha.clues.limits import (
+    CATEGORY_CODE_CHARS,
+    CATEGORY_NAME_CHARS,
+    CHECKSUM_CHARS,
+    CLOSED_REASON_CHARS,
+    CLUE_ID_CHARS,
+    EVENT_ID_CHARS,
+    EVIDENCE_PATH_CHARS,
+    ID_CHARS,
+    MAX_CHECKSUMS,
+    MAX_INT,
+    MAX_PHONES,
+    MODEL_NAME_CHARS,
+    NAME_CHARS,
+    PHONE_CHARS,
+    TEXT_CHARS,
+)
 
 SCHEMA_VERSION = 1
-SCHEMA_DIR = Path(__file__).with_name("schema")
-SCHEMA_FILE = SCHEMA_DIR / "clue_event.json"
 
 # Clue ids name a directory in the evidence store and appear in URLs: keep them path-safe.
-CLUE_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.CLUE_ID_CHARS - 1}}}$"
+CLUE_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{CLUE_ID_CHARS - 1}}}$"
 # PostgreSQL text cannot hold NUL; the lengths are those of the review database's columns.
 _NO_NUL = r"^[^\x00]*$"
-Id = Annotated[str, StringConstraints(min_length=1, max_length=limits.ID_CHARS, pattern=_NO_NUL)]
-Name = Annotated[str, StringConstraints(max_length=limits.NAME_CHARS, pattern=_NO_NUL)]
-CategoryCode = Annotated[str, StringConstraints(min_length=1, max_length=limits.CATEGORY_CODE_CHARS, pattern=_NO_NUL)]
-CategoryName = Annotated[str, StringConstraints(max_length=limits.CATEGORY_NAME_CHARS, pattern=_NO_NUL)]
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=limits.MODEL_NAME_CHARS, pattern=_NO_NUL)]
-Count = Annotated[int, Field(le=limits.MAX_INT)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_CHARS, pattern=_NO_NUL)]
+Name = Annotated[str, StringConstraints(max_length=NAME_CHARS, pattern=_NO_NUL)]
+CategoryCode = Annotated[str, StringConstraints(min_length=1, max_length=CATEGORY_CODE_CHARS, pattern=_NO_NUL)]
+CategoryName = Annotated[str, StringConstraints(max_length=CATEGORY_NAME_CHARS, pattern=_NO_NUL)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=MODEL_NAME_CHARS, pattern=_NO_NUL)]
+Count = Annotated[int, Field(le=MAX_INT)]
 
 EventKind = Literal["opened", "updated", "closed"]
 
@@ -84,7 +95,7 @@ class ModelChecksum(_Contract):
     """One model involved in a detection and the checksum of exactly what ran."""
 
     name: ModelName = Field(description="Model name, e.g. yolov8n_coco_int8 or static_object")
-    checksum: Annotated[str, StringConstraints(max_length=limits.CHECKSUM_CHARS)] | None = Field(
+    checksum: Annotated[str, StringConstraints(max_length=CHECKSUM_CHARS)] | None = Field(
         description="Checksum of the weights file (e.g. 'sha256:...'); null for models without weights"
     )
 
@@ -95,7 +106,7 @@ class ModelRef(_Contract):
     name: ModelName = Field(description="Model whose detection confirmed the clue")
     checksums: list[ModelChecksum] = Field(
         min_length=1,
-        max_length=limits.MAX_CHECKSUMS,
+        max_length=MAX_CHECKSUMS,
         description="Every model involved (including `name`), with its checksum",
     )
 
@@ -110,7 +121,7 @@ class EvidenceImage(_Contract):
     """One JPEG in the evidence store."""
 
     path: str = Field(
-        max_length=limits.EVIDENCE_PATH_CHARS,
+        max_length=EVIDENCE_PATH_CHARS,
         description="POSIX path relative to the evidence store root, e.g. 2024-05-01/<clue_id>/scene.jpg",
     )
     taken_at: AwareDatetime = Field(description="When the pictured frame was captured")
@@ -135,7 +146,7 @@ class ClueEvent(_Contract):
 
     schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of this contract")
     event_id: str = Field(
-        max_length=limits.EVENT_ID_CHARS,
+        max_length=EVENT_ID_CHARS,
         description="f'{clue_id}:{seq}'; the same event published twice has the same id (deduplicate on it)",
     )
     kind: EventKind = Field(description="opened (confirmed), updated (seen again), closed (gone)")
@@ -161,14 +172,14 @@ class ClueEvent(_Contract):
     last_seen: AwareDatetime = Field(description="Latest sighting")
     dwell_s: float = Field(ge=0, description="Seconds the violation has stayed, as confirmation measured it")
     occurrences: Count = Field(ge=1, description="Number of samples in which the violation was seen")
-    text: Annotated[str, StringConstraints(max_length=limits.TEXT_CHARS, pattern=_NO_NUL)] | None = Field(
+    text: Annotated[str, StringConstraints(max_length=TEXT_CHARS, pattern=_NO_NUL)] | None = Field(
         None, description="Text rules only: the text read at the best sighting; null otherwise"
     )
-    phone_numbers: list[Annotated[str, StringConstraints(pattern=rf"^\d{{7,{limits.PHONE_CHARS}}}$")]] = Field(
-        default_factory=list, max_length=limits.MAX_PHONES, description="Phone numbers (digits only) found in `text`"
+    phone_numbers: list[Annotated[str, StringConstraints(pattern=rf"^\d{{7,{PHONE_CHARS}}}$")]] = Field(
+        default_factory=list, max_length=MAX_PHONES, description="Phone numbers (digits only) found in `text`"
     )
     evidence: Evidence | None = Field(None, description="Evidence images; null when this event adds none")
-    reason: Annotated[str, StringConstraints(max_length=limits.CLOSED_REASON_CHARS, pattern=_NO_NUL)] | None = Field(
+    reason: Annotated[str, StringConstraints(max_length=CLOSED_REASON_CHARS, pattern=_NO_NUL)] | None = Field(
         None, description="Only for closed events: why, e.g. 'gone' or 'end_of_stream'"
     )
 
@@ -209,45 +220,3 @@ def check_relative_path(rel: str) -> PurePosixPath:
     if any(part in ("", ".", "..") for part in rel.split("/")):
         raise ValueError(f"evidence path must be relative, without '.', '..' or empty parts: {rel[:200]!r}")
     return PurePosixPath(rel)
-
-
-def clue_event_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of ClueEvent, as exported to schema/clue_event.json."""
-    return _schema(ClueEvent)
-
-
-def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema()}
-
-
-def _exported() -> dict[Path, type[BaseModel]]:
-    from xuncha.clues.dispatch import CaseMessage, RecheckRequest, RecheckResult  # it imports this module
-
-    return {
-        SCHEMA_FILE: ClueEvent,
-        SCHEMA_DIR / "case_message.json": CaseMessage,
-        SCHEMA_DIR / "recheck_request.json": RecheckRequest,
-        SCHEMA_DIR / "recheck_result.json": RecheckResult,
-    }
-
-
-def schema_text(model: type[BaseModel] = ClueEvent) -> str:
-    return json.dumps(_schema(model), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Export the message contracts as JSON Schema.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a committed schema is stale")
-    args = parser.parse_args(argv)
-    stale = 0
-    for path, model in _exported().items():
-        text = schema_text(model)
-        if args.check:
-            if (path.read_text(encoding="utf-8") if path.exists() else "") != text:
-                print(f"{path} is stale: run python -m xuncha.clues", file=sys.stderr)
-                stale = 1
-            continue
-        SCHEMA_DIR.mkdir(exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path}")
-    return stale
