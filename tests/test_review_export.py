@@ -193,7 +193,8 @@ def test_errors_are_one_line(reviewed: dict[str, object], capsys) -> None:
     capsys.readouterr()
     assert _export(config, tmp / "none", "--camera", "no-such-camera")[0] == 1
     err = capsys.readouterr().err
-    assert err.startswith("xuncha review export-dataset: no reviewed clues match") and err.count("\n") == 1
+    assert err.startswith("xuncha review export-dataset: no reviewed clues match (--camera no-such-camera;")
+    assert err.count("\n") == 1
     assert not (tmp / "none").exists()
     busy = tmp / "busy"
     busy.mkdir()
@@ -203,3 +204,16 @@ def test_errors_are_one_line(reviewed: dict[str, object], capsys) -> None:
     assert f"--out {busy}: exists and is not an empty folder" in err and err.count("\n") == 1
     assert _export(config, tmp / "x", "--category", "9999")[0] == 1
     assert "--category 9999: unknown category code" in capsys.readouterr().err
+
+
+def test_every_picture_missing_is_a_failure_with_the_manifest_saying_why(reviewed: dict[str, object], capsys) -> None:
+    config, tmp = Path(reviewed["config"]), Path(reviewed["tmp"])  # type: ignore[arg-type]
+    cfg, _ = load_review_config(config)
+    elsewhere = tmp / "no-evidence.yaml"  # the same database, an empty evidence folder
+    doc = {"data_dir": "data", "database_url": cfg.db_url, "evidence_dir": "empty", "cookie_secure": False}
+    elsewhere.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    rc, _ = _export(elsewhere, tmp / "lost", "--camera", "cam-c")
+    out = capsys.readouterr().out
+    rows = _manifest(tmp / "lost")
+    assert rc == 1 and f"skipped {len(rows)} clue(s)" in out and "exported 0 train + 0 val images" in out
+    assert rows and all(r["image"] is None and r["skipped"].startswith("evidence file missing") for r in rows)  # type: ignore[union-attr]

@@ -187,9 +187,12 @@ def _export_dataset(args: argparse.Namespace) -> int:
         return 1
     tz = ZoneInfo(cfg.timezone)
     engine, sessions = open_database(cfg.db_url)
+    filters = Filters(args.since, args.camera, args.category)
     try:
         with sessions() as s:
-            rows = reviewed(s, Filters(args.since, args.camera, args.category), tz)
+            rows = reviewed(s, filters, tz)
+        if not rows:
+            raise ExportError(f"no reviewed clues match ({filters.describe()}; filed or rejected, not undone)")
         done = write_export(rows, EvidenceStore(cfg.evidence_root), args.out, tz, args.val_fraction)
     except ExportError as e:
         print(f"xuncha review export-dataset: {e}", file=sys.stderr)
@@ -202,7 +205,7 @@ def _export_dataset(args: argparse.Namespace) -> int:
     )
     if done.skipped:
         print(f"skipped {done.skipped} clue(s) without a usable scene picture (see manifest.jsonl 'skipped')")
-    return 0
+    return 0 if sum(done.images.values()) else 1
 
 
 def _day(text: str) -> date:

@@ -43,6 +43,11 @@ class Filters:
     camera_id: str | None = None
     category_code: str | None = None
 
+    def describe(self) -> str:
+        """The filters as the command's options, for messages."""
+        opts = (("--since", self.since), ("--camera", self.camera_id), ("--category", self.category_code))
+        return " ".join(f"{k} {v}" for k, v in opts if v is not None) or "no filters"
+
 
 @dataclass(frozen=True)
 class Exported:
