@@ -243,13 +243,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, text in (("requeue", "publish it to the clue queue again and forget it"), ("drop", "forget it")):
         dl.add_parser(name, help=text).add_argument("id", type=int)
     e = actions.add_parser("export-dataset", help="reviewed clues as a YOLO detection folder (filed: labels)")
-    e.add_argument("--out", required=True, type=Path, help="new or empty folder to write")
-    e.add_argument("--since", type=_day, help="decisions from this local day on (YYYY-MM-DD)")
-    e.add_argument("--camera", help="only this camera id")
-    e.add_argument("--category", help="only clues decided as this category code")
+    e.add_argument("--out", required=True, type=Path, metavar="DIR", help="new or empty folder to write")
+    e.add_argument("--since", type=_day, metavar="DATE", help="decisions from this local day on (YYYY-MM-DD)")
+    e.add_argument("--camera", metavar="ID", help="only this camera id")
+    e.add_argument("--category", metavar="CODE", help="only clues decided as this category code")
     e.add_argument(
         "--val-fraction",
         type=float,
+        metavar="F",
         default=VAL_FRACTION,
         help="share of camera-days put in val (by a hash, never random)",
     )
