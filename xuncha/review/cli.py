@@ -8,7 +8,9 @@ import logging
 import sys
 import threading
 import time
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import sessionmaker
 
@@ -19,6 +21,8 @@ from xuncha.review import auth, deadletter
 from xuncha.review.cases import CaseRelay, case_topology
 from xuncha.review.config import ReviewConfig, load_review_config
 from xuncha.review.db import ROLES, TOKEN_ROLES, open_database
+from xuncha.review.export import ExportError, Filters, reviewed, write_export
+from xuncha.review.export_plan import VAL_FRACTION
 from xuncha.review.handling import run_results_intake
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import Taxonomy
@@ -173,6 +177,44 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_dataset(args: argparse.Namespace) -> int:
+    cfg, taxonomy = load_review_config(args.config)
+    if args.category is not None and args.category not in taxonomy:
+        print(f"xuncha review export-dataset: --category {args.category}: unknown category code", file=sys.stderr)
+        return 1
+    if not 0 <= args.val_fraction <= 1:
+        print(f"xuncha review export-dataset: --val-fraction {args.val_fraction}: must be 0-1", file=sys.stderr)
+        return 1
+    tz = ZoneInfo(cfg.timezone)
+    engine, sessions = open_database(cfg.db_url)
+    filters = Filters(args.since, args.camera, args.category)
+    try:
+        with sessions() as s:
+            rows = reviewed(s, filters, tz)
+        if not rows:
+            raise ExportError(f"no reviewed clues match ({filters.describe()}; filed or rejected, not undone)")
+        done = write_export(rows, EvidenceStore(cfg.evidence_root), args.out, tz, args.val_fraction)
+    except ExportError as e:
+        print(f"xuncha review export-dataset: {e}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(
+        f"exported {done.images['train']} train + {done.images['val']} val images to {args.out}: "
+        f"{done.filed} filed, {done.background} rejected (background); classes {done.names or 'none'}"
+    )
+    if done.skipped:
+        print(f"skipped {done.skipped} clue(s) without a usable scene picture (see manifest.jsonl 'skipped')")
+    return 0 if sum(done.images.values()) else 1
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="run the review service (web UI, clue intake, case relay)")
     p.add_argument("--config", required=True, type=Path, help="review config YAML (see configs/review.yaml)")
@@ -200,3 +242,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--bytes", type=int, default=4096, help="print at most this much of the body")
     for name, text in (("requeue", "publish it to the clue queue again and forget it"), ("drop", "forget it")):
         dl.add_parser(name, help=text).add_argument("id", type=int)
+    e = actions.add_parser("export-dataset", help="reviewed clues as a YOLO detection folder (filed: labels)")
+    e.add_argument("--out", required=True, type=Path, metavar="DIR", help="new or empty folder to write")
+    e.add_argument("--since", type=_day, metavar="DATE", help="decisions from this local day on (YYYY-MM-DD)")
+    e.add_argument("--camera", metavar="ID", help="only this camera id")
+    e.add_argument("--category", metavar="CODE", help="only clues decided as this category code")
+    e.add_argument(
+        "--val-fraction",
+        type=float,
+        metavar="F",
+        default=VAL_FRACTION,
+        help="share of camera-days put in val (by a hash, never random)",
+    )
+    e.set_defaults(func=_export_dataset)

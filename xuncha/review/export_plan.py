@@ -1,0 +1,152 @@
+"""The pure core of `xuncha review export-dataset`: which reviewed clues, which split, which label.
+
+A filed clue (立案) becomes an image labelled with its box and the class of its filed category; a
+rejected clue (不立案) becomes a background image (empty label file) whose box is a hard negative in
+the manifest. The split is a hash of camera id + local day of the sighting, never random: frames of
+one camera on one day are near-duplicates, and one side each keeps them from leaking into val.
+
+>>> split_of("cam-1", date(2024, 5, 1), 0.2) == split_of("cam-1", date(2024, 5, 1), 0.2)
+True
+>>> yolo_box((72, 48, 144, 144), (720, 480))
+(0.15, 0.2, 0.1, 0.2)
+>>> pixel_box((0.15, 0.2, 0.1, 0.2), (360, 240))
+(36.0, 24.0, 72.0, 72.0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+Split = Literal["train", "val"]
+VAL_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """One reviewed clue with its standing decision, as read from the review database."""
+
+    clue_id: str
+    camera_id: str
+    category_code: str  # the decided category (an operator may correct it when filing)
+    accepted: bool
+    reason_code: str | None
+    reason_text: str | None
+    reviewer: str
+    decided_at: datetime
+    decision_id: int
+    first_seen: datetime
+    box: tuple[float, float, float, float]  # pixels of the frame the worker saw
+    frame_size: tuple[int, int]  # (width, height) of that frame
+    scene: str | None  # evidence store path of the scene picture, None without evidence
+
+
+@dataclass(frozen=True)
+class Item:
+    """A reviewed clue placed in the export: its split, class (None for a background image), box 0-1."""
+
+    clue: Reviewed
+    split: Split
+    cls: int | None
+    box: tuple[float, float, float, float] | None  # normalised centre-x, centre-y, width, height
+    problem: str | None = None  # why the clue cannot be exported (a box outside its frame)
+
+
+def since_start(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of `day` in the local zone (--since DATE counts decisions from then)."""
+    return datetime.combine(day, time(0), tz)
+
+
+def split_of(camera_id: str, day: date, val_fraction: float = VAL_FRACTION) -> Split:
+    """train or val by a hash of camera + day: the same answer on every machine and every export."""
+    digest = hashlib.sha256(f"{camera_id}\n{day.isoformat()}".encode()).digest()
+    return "val" if int.from_bytes(digest[:8], "big") / 2**64 < val_fraction else "train"
+
+
+def yolo_box(box: Sequence[float], frame_size: Sequence[int]) -> tuple[float, float, float, float]:
+    """A pixel box (x1, y1, x2, y2) in a frame of `frame_size` (w, h) as YOLO's normalised
+    (cx, cy, w, h), clipped to the frame; ValueError for a box with nothing inside the frame."""
+    fw, fh = frame_size
+    if fw <= 0 or fh <= 0:
+        raise ValueError(f"frame size {fw}x{fh} is not positive")
+    x1, y1 = max(0.0, box[0] / fw), max(0.0, box[1] / fh)
+    x2, y2 = min(1.0, box[2] / fw), min(1.0, box[3] / fh)
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(f"box {tuple(box)} lies outside the {fw}x{fh} frame")
+    return (round((x1 + x2) / 2, 6), round((y1 + y2) / 2, 6), round(x2 - x1, 6), round(y2 - y1, 6))
+
+
+def pixel_box(norm: Sequence[float], image_size: Sequence[int]) -> tuple[float, float, float, float]:
+    """A normalised (cx, cy, w, h) as (x1, y1, x2, y2) pixels of an image of `image_size` (w, h):
+    the scene picture may be stored at another size than the frame the box was measured in."""
+    cx, cy, w, h = norm
+    iw, ih = image_size
+    return tuple(round(v, 1) for v in ((cx - w / 2) * iw, (cy - h / 2) * ih, (cx + w / 2) * iw, (cy + h / 2) * ih))  # type: ignore[return-value]
+
+
+def standing(rows: Iterable[Reviewed]) -> list[Reviewed]:
+    """The latest decision of each clue (a clue decided, undone and decided again has one), by clue id."""
+    latest: dict[str, Reviewed] = {}
+    for r in rows:
+        if r.clue_id not in latest or r.decision_id > latest[r.clue_id].decision_id:
+            latest[r.clue_id] = r
+    return [latest[k] for k in sorted(latest)]
+
+
+def class_names(rows: Iterable[Reviewed]) -> list[str]:
+    """The classes of the export: the filed categories' codes, sorted (stable across exports)."""
+    return sorted({r.category_code for r in rows if r.accepted})
+
+
+def plan(rows: Iterable[Reviewed], tz: ZoneInfo, val_fraction: float = VAL_FRACTION) -> tuple[list[Item], list[str]]:
+    """Every reviewed clue placed: split by camera + local day of its first sighting, class by category."""
+    clues = standing(rows)
+    names = class_names(clues)
+    index = {code: i for i, code in enumerate(names)}
+    items = []
+    for r in clues:
+        try:
+            box, problem = yolo_box(r.box, r.frame_size), None
+        except ValueError as e:
+            box, problem = None, str(e)
+        split = split_of(r.camera_id, r.first_seen.astimezone(tz).date(), val_fraction)
+        items.append(Item(r, split, index[r.category_code] if r.accepted else None, box, problem))
+    return items, names
+
+
+def label_text(item: Item) -> str:
+    """The YOLO label file: one line for a filed clue, empty for a background image."""
+    if item.cls is None or item.box is None:
+        return ""
+    return f"{item.cls} " + " ".join(f"{v:.6f}" for v in item.box) + "\n"
+
+
+def manifest_record(
+    item: Item, tz: ZoneInfo, image: str | None, image_size: tuple[int, int] | None, skipped: str | None
+) -> dict[str, Any]:
+    """One manifest line: where the image came from and who decided what, or why it was skipped."""
+    c = item.clue
+    box_px = pixel_box(item.box, image_size) if image_size and item.box else None
+    return {
+        "clue_id": c.clue_id,
+        "camera_id": c.camera_id,
+        "decision": "filed" if c.accepted else "rejected",
+        "category": c.category_code,
+        "class": item.cls,
+        "reason": c.reason_code,
+        "reason_text": c.reason_text,
+        "reviewer": c.reviewer,
+        "decided_at": c.decided_at.astimezone(tz).isoformat(),
+        "first_seen": c.first_seen.astimezone(tz).isoformat(),
+        "split": item.split,
+        "image": image,
+        "evidence": c.scene,
+        "box": box_px if c.accepted else None,
+        "hard_negative": None if c.accepted else box_px,
+        "box_norm": list(item.box) if item.box else None,
+        "skipped": skipped,
+    }
