@@ -6,7 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +23,8 @@ from xuncha.review import cli, decisions
 from xuncha.review.config import load_review_config
 from xuncha.review.db import User, open_database
 from xuncha.review.intake import ingest
-from xuncha.train.prepare import prepare
+from xuncha.train.prepare import DatasetError, prepare
+from xuncha.train.reviews import add_export
 
 REPO = Path(__file__).resolve().parents[1]
 CAMERAS = ("cam-a", "cam-b", "cam-c")
@@ -158,10 +159,26 @@ def test_export_writes_a_traceable_yolo_folder(reviewed: dict[str, object]) -> N
     assert sum(counts.values()) == len(expected) - 1
     assert f"exported {counts['train']} train + {counts['val']} val images" in done.stdout
 
-    # xuncha train reads it as it is (it re-splits by photo; item 2 of issue 20 is to keep this split).
+    # `prepare` reads it as a plain data set too (re-split by photo; `--reviews` below keeps the split).
     prepared = prepare(out, Path(reviewed["tmp"]) / "prepared")  # type: ignore[arg-type]
     assert prepared.names == names and sum(prepared.images.values()) == sum(counts.values())
     assert sum(prepared.objects.values()) == sum(r["class"] is not None and r["image"] is not None for r in rows)
+
+    # `xuncha train --reviews` keeps the export's split: every image lands in its camera-day's side.
+    run_data = Path(reviewed["tmp"]) / "run_data"  # type: ignore[arg-type]
+    for side in ("train", "val"):
+        for sub in ("images", "labels"):
+            (run_data / side / sub).mkdir(parents=True)
+    added = add_export(out, run_data, ["garbage"], one_class=True)
+    assert added["images"] == {s: n for s, n in counts.items() if n}
+    kept = [r for r in rows if r["image"] is not None]
+    assert added["per_camera"] == dict(sorted(Counter(r["camera_id"] for r in kept).items()))
+    for r in kept:
+        label = (run_data / r["split"] / "labels" / f"review_{r['clue_id']}.txt").read_text()
+        assert (run_data / r["split"] / "images" / f"review_{r['clue_id']}.jpg").is_file()
+        assert label == ("0 0.150000 0.200000 0.100000 0.200000\n" if r["class"] is not None else "")
+    with pytest.raises(DatasetError, match="review export class '0102' is not a class of the run"):
+        add_export(out, run_data, ["garbage"], one_class=False)
 
     again = Path(reviewed["tmp"]) / "ds2"  # type: ignore[arg-type]
     assert _run(config, "--out", str(again), "--val-fraction", "0.5").returncode == 0  # type: ignore[arg-type]

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--cctv-negatives", type=int, default=0, help="background-only frames per camera (bag-free stretches)"
     )
     p.add_argument("--dark-share", type=float, default=0.0, help="share of pasted bags recoloured to dark tones")
+    p.add_argument("--reviews", type=Path, help="a review export (xuncha review export-dataset) to mix in")
     p.add_argument("--imgsz", type=int, default=320, help="training image size")
     p.add_argument("--export-imgsz", type=int, default=640, help="ONNX input size")
     p.add_argument("--epochs", type=int, default=30)
@@ -63,6 +64,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--footage", str(args.footage), "--cctv-train", str(args.cctv_train)]
         parts += ["--cctv-val", str(args.cctv_val), "--cctv-negatives", str(args.cctv_negatives)]
         parts += ["--dark-share", str(args.dark_share)]
+    if args.reviews:
+        parts += ["--reviews", str(args.reviews)]
     parts += ["--imgsz", str(args.imgsz), "--export-imgsz", str(args.export_imgsz), "--epochs", str(args.epochs)]
     parts += ["--batch", str(args.batch), "--seed", str(args.seed)]
     if args.hours:
@@ -87,6 +90,7 @@ def _train(args: argparse.Namespace) -> int:
         cctv_val=args.cctv_val,
         cctv_negatives=args.cctv_negatives,
         dark_share=args.dark_share,
+        reviews=str(args.reviews) if args.reviews else None,
         imgsz=args.imgsz,
         export_imgsz=args.export_imgsz,
         epochs=args.epochs,

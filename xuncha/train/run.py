@@ -29,6 +29,7 @@ from xuncha.detector.modelcard import ModelCard
 from xuncha.detector.onnx import OnnxDetector, file_checksum
 from xuncha.train import cctv
 from xuncha.train.prepare import prepare
+from xuncha.train.reviews import add_export
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class TrainOptions:
     cctv_val: int = 150
     cctv_negatives: int = 0  # background-only training frames per camera (cctv.CAMERAS' bag-free stretches)
     dark_share: float = 0.0  # share of pasted bags recoloured to dark tones
+    reviews: str | None = None  # a review export (xuncha review export-dataset) mixed in, its split kept
     imgsz: int = 320
     export_imgsz: int = 640
     epochs: int = 30
@@ -109,6 +111,8 @@ class Run:
         summary = {"photos": prepared.images, "objects": prepared.objects, "duplicates": prepared.duplicates}
         if o.footage:
             summary["cctv"] = self._composites(Path(o.footage), prepared.split_file)
+        if o.reviews:
+            summary["reviews"] = add_export(Path(o.reviews), data_dir, prepared.names, bool(o.one_class))
         done.write_text(json.dumps(summary, indent=1))
         return summary
 
@@ -246,13 +250,18 @@ class Run:
         start = "random weights (scratch)"
         if o.weights:
             start = f"{'trained weights' if o.weights.endswith('.pt') else 'converted COCO weights of'} {o.weights}"
+        reviews = ""
+        if o.reviews:
+            r = json.loads((self.folder / "data" / "prepared.json").read_text())["reviews"]
+            per_camera = ", ".join(f"{cam} {n}" for cam, n in r["per_camera"].items())
+            reviews = f" plus the review export {o.reviews} ({r['images']} images; per camera: {per_camera})"
         card = ModelCard(
             name=o.name,
             file=onnx_path.name,
             family="ultralytics",
             source=(
                 f"Ultralytics {o.arch} trained with `xuncha train` from {start} on {Path(o.data).name} "
-                f"(split by source photo){' plus CCTV composites' if o.footage else ''}, {epochs} epochs at "
+                f"(split by source photo){' plus CCTV composites' if o.footage else ''}{reviews}, {epochs} epochs at "
                 f"{o.imgsz}, exported at {o.export_imgsz}"
             ),
             licence="AGPL-3.0 (Ultralytics); training data CC BY 4.0 (street_trashbags)",
