@@ -188,6 +188,31 @@ def covers_bag(box: tuple[float, ...]) -> bool:
     return float(iou_matrix(np.array([box]), np.array([REAL_BAG]))[0, 0]) >= 0.3
 
 
+def save_evidence(
+    folder: Path, detect: Callable[[np.ndarray], Boxes], thr: float, bag: list[np.ndarray], free: dict
+) -> None:
+    """Up to 4 missed real-bag frames and 4 false detections as JPEGs (the bag's box green, detections red)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def draw(img: np.ndarray, found: Boxes, path: Path) -> None:
+        out = img.copy()
+        x1, y1, x2, y2 = map(int, REAL_BAG)
+        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 200, 0), 1)
+        for b, s in found:
+            cv2.rectangle(out, (int(b[0]), int(b[1])), (int(b[2]), int(b[3])), (0, 0, 255), 2)
+            cv2.putText(out, f"{s:.2f}", (int(b[0]), int(b[1]) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1)
+        cv2.imwrite(str(path), out)
+
+    misses = [(i, f) for i, f in enumerate(bag) if not any(s >= thr and covers_bag(b) for b, s in detect(f))]
+    for i, f in misses[:: max(1, len(misses) // 4)][:4]:
+        draw(f, [(b, s) for b, s in detect(f) if s >= thr], folder / f"missed_bag_{i:02d}.jpg")
+    false = [
+        (c, i, f) for c, frames in free.items() for i, f in enumerate(frames) if any(s >= thr for _, s in detect(f))
+    ]
+    for c, i, f in false[:: max(1, len(false) // 4)][:4]:
+        draw(f, [(b, s) for b, s in detect(f) if s >= thr], folder / f"false_{c.split()[0]}_{i:03d}.jpg")
+
+
 # -- int8 ---------------------------------------------------------------------------------------------
 
 
@@ -318,6 +343,7 @@ def main() -> int:
         per_cam = {cam: accuracy(detect, imgs) for cam, imgs in cctv_test.items()}
         bag_scores = [max((s for b, s in detect(f) if covers_bag(b)), default=0.0) for f in bag_frames]
         fp = {clip: sum(1 for f in frames for _, s in detect(f) if s >= thr) for clip, frames in free.items()}
+        save_evidence(args.out / "evidence" / name.split(":")[0].replace(" ", "_"), detect, thr, bag_frames, free)
         n_free = sum(map(len, free.values()))
         row = {
             "mode": name,
