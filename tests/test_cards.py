@@ -130,3 +130,15 @@ def test_cli_models_show_reports_a_missing_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XUNCHA_MODEL_DIRS", str(tmp_path))
     assert main(["models", "show", "ghost", "--card-dir", str(tmp_path)]) == 1
     assert "found: not found (model card 'ghost'" in capsys.readouterr().out
+
+
+def test_a_cards_threshold_lowers_the_score_floor_never_raises_it(tmp_path, models):
+    """A trained model's rules use its card's best-F1 threshold: the worker-wide floor must not cut below."""
+    low = write_card(
+        tmp_path / "low.yaml", name="low", file=str(models / "yolox_nano_coco.onnx"), metrics={"threshold": 0.1}
+    )
+    high = write_card(
+        tmp_path / "high.yaml", name="high", file=str(models / "yolox_nano_coco.onnx"), metrics={"threshold": 0.6}
+    )
+    assert load_detector(str(low), threads=1, conf=0.25).conf == 0.1
+    assert load_detector(str(high), threads=1, conf=0.25).conf == 0.25

@@ -114,7 +114,10 @@ class OnnxDetector:
                 "the file changed or the card names the wrong file"
             )
         self.name = card.name if card is not None else path.stem
-        self.conf = conf
+        # A card's measured threshold (best F1 on validation) is what its scene rules use: the floor
+        # must not cut below it, whatever the worker-wide `detectors.conf` says.
+        threshold = card.metrics.get("threshold") if card is not None else None
+        self.conf = min(conf, threshold) if threshold is not None else conf
         self.iou = iou
         self.last_timing: dict[str, float] = {"pre": 0.0, "infer": 0.0, "post": 0.0}
         try:
