@@ -223,7 +223,7 @@ def test_a_camera_whose_samples_fail_does_not_stop_the_others(tmp_path: Path, mo
             def fail(*_: object) -> list:
                 raise OSError(28, "No space left on device")
 
-            state.stationary.update = fail
+            state.pipeline.stationary.update = fail
         return state
 
     monkeypatch.setattr(Worker, "_camera", camera_with_failing_model)
@@ -350,7 +350,7 @@ def test_the_configs_same_place_settings_reach_the_zone_matcher(
 ) -> None:
     """`confirm: {match_iou, match_overlap}` decide what one object is in the matcher's grouping too,
     not only in the confirmer (the matcher used the defaults whatever the config said)."""
-    import xuncha.worker as worker_module
+    import xuncha.pipeline.camera as pipeline_module
     from xuncha.zones.match import ZoneMatcher
 
     shared_file("models/yolox_nano_coco.onnx")
@@ -362,7 +362,7 @@ def test_the_configs_same_place_settings_reach_the_zone_matcher(
         built.append(ZoneMatcher(*args, **kw))  # type: ignore[arg-type]
         return built[-1]
 
-    monkeypatch.setattr(worker_module, "ZoneMatcher", recording)
+    monkeypatch.setattr(pipeline_module, "ZoneMatcher", recording)
     cams = [camera("street", video, whole, [rule("0508", ["person"], dwell_s=0)])]
     run(tmp_path, cams, confirm={"match_iou": 0.9, "match_overlap": 0.95})
     outer, inner = (100.0, 100.0, 200.0, 300.0), (150.0, 120.0, 230.0, 260.0)  # IoU 0.29, overlap 0.62

@@ -41,17 +41,16 @@ from xuncha.clues.contracts import (
 )
 from xuncha.clues.evidence import EvidenceStore, render_crop, render_scene
 from xuncha.config import ConfigError
-from xuncha.confirm import Confirmer, Fixture, Transition, Violation
+from xuncha.confirm import Transition, Violation
 from xuncha.detector.cards import load_detector
 from xuncha.detector.onnx import OnnxDetector
 from xuncha.detector.pool import DetectorPool, default_parallel
-from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.detector.stationary import MODEL_NAME as STATIONARY_MODEL
-from xuncha.detector.stationary import StationaryObjectModel
 from xuncha.health_report import PROBLEMS, HealthReporter, camera_entry
 from xuncha.labels import check_rule_labels, producible_labels
 from xuncha.leases import LeaseStore
 from xuncha.metrics import StatusServer, WorkerMetrics
+from xuncha.pipeline.camera import CameraPipeline
 from xuncha.recheck.desk import RecheckDesk
 from xuncha.redact import mask_url
 from xuncha.service_cameras import SampleObserver, ServiceCameras
@@ -62,12 +61,12 @@ from xuncha.streams.file import FileSource
 from xuncha.streams.rtsp import RtspSource
 from xuncha.streams.stills import StillsSource
 from xuncha.taxonomy import Taxonomy
-from xuncha.text.ocr import RapidOcr, text_reference
+from xuncha.text.ocr import RapidOcr
 from xuncha.text.patterns import phone_numbers
-from xuncha.text.stage import OCR_MODEL, OcrLine, TextStage
+from xuncha.text.stage import OCR_MODEL, OcrLine
 from xuncha.types import Detection, Frame
 from xuncha.viewguard import ViewGuard
-from xuncha.zones.match import ZoneMatcher, zone_polygon_px
+from xuncha.zones.match import zone_polygon_px
 from xuncha.zones.model import Zone
 from xuncha.zones.regions import Place, Region, RegionIndex, resolve_place
 
@@ -80,17 +79,11 @@ SPOOL_DRAIN_EVERY_S = 2.0  # how often spooled clue events are retried while the
 
 @dataclass
 class Camera:
-    """Per-camera state of the loop: models with memory, zones and confirmation."""
+    """Per-camera state of the loop: its pipeline (the stages with memory) and its evidence pictures."""
 
     cfg: CameraConfig
-    confirmer: Confirmer
+    pipeline: CameraPipeline
     place: Place  # 镇街, 社区, 网格
-    stationary: StationaryObjectModel | None
-    view: ViewGuard | None = None  # with a reference picture: pauses the zones when the view moved
-    matcher: ZoneMatcher | None = None
-    text: TextStage | None = None  # zones with a text rule; built with the matcher
-    frame_size: tuple[int, int] = (0, 0)
-    fixtures: list[FixtureSetting] = field(default_factory=list)  # from the config and the review service
     last_ts: float = 0.0
     evidence: dict[str, tuple[float, Evidence]] = field(default_factory=dict)  # clue id -> (best ts, images)
 
@@ -104,11 +97,6 @@ class RunSummary:
     samples: int = 0
     failed_cameras: dict[str, str] = field(default_factory=dict)
     spooled: int = 0
-
-
-def fixtures_px(fixtures: list[FixtureSetting], size: tuple[int, int]) -> list[Fixture]:
-    w, h = size
-    return [Fixture(f.zone, f.category, (f.box[0] * w, f.box[1] * h, f.box[2] * w, f.box[3] * h)) for f in fixtures]
 
 
 def fetch_fixtures(review_url: str, token: str, camera: CameraConfig) -> list[FixtureSetting]:
@@ -192,7 +180,6 @@ class Worker:
         self.evidence = EvidenceStore(cfg.evidence_dir or data_dir / "evidence")
         self.broker_url = cfg.broker_url or embedded_broker_url(data_dir / "broker.sqlite")
         self.spool = ClueSpool(data_dir / "spool" / "clues.jsonl")
-        self.stationary_params = cfg.stationary_params()
         self.worker_id = cfg.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = WorkerMetrics()
         self.observer: SampleObserver | None = None  # sees every sample (reference pictures, the editor's overlay)
@@ -216,25 +203,20 @@ class Worker:
 
     def _camera(self, cam: CameraConfig) -> Camera:
         location = (cam.location.lon, cam.location.lat) if cam.location else None
-        state = Camera(
-            cfg=cam,
-            confirmer=Confirmer(
-                cam.id,
-                lambda zone, category: cam.zones.get(zone).dwell(category, self.taxonomy),
-                self.cfg.confirm_params(cam.sample_interval_s),
-            ),
-            place=resolve_place(cam.region, location, self.regions),
-            stationary=StationaryObjectModel(self.stationary_params)
-            if self.cfg.detectors.stationary and STATIONARY_LABEL in cam.zones.labels_used()
-            else None,
-            view=ViewGuard.for_camera(
-                cam.id,
-                cam.zones.reference_image,
-                self.metrics.view_changed,
-                self.cfg.view_params(),
-                self._review_token(),
-            ),
+        view = ViewGuard.for_camera(
+            cam.id, cam.zones.reference_image, self.metrics.view_changed, self.cfg.view_params(), self._review_token()
         )
+        pipeline = CameraPipeline.build(
+            cam,
+            self.taxonomy,
+            self.cfg.confirm_params(cam.sample_interval_s),
+            self.cfg.stationary_params() if self.cfg.detectors.stationary else None,
+            self.text_params,
+            self._read_text,
+            self.tz,
+            view,
+        )
+        state = Camera(cfg=cam, pipeline=pipeline, place=resolve_place(cam.region, location, self.regions))
         self._refresh_fixtures(state)
         return state
 
@@ -251,9 +233,7 @@ class Worker:
             except (OSError, ValueError, KeyError) as e:
                 log.warning("camera %s: fixtures not refreshed from the review service: %s", cam.cfg.id, e)
                 return
-        cam.fixtures = [*cam.cfg.fixtures, *fetched]
-        if cam.frame_size != (0, 0):
-            cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, cam.frame_size))
+        cam.pipeline.set_fixtures([*cam.cfg.fixtures, *fetched])
 
     def _file_source(self, cam: CameraConfig, run_start: float) -> FileSource | StillsSource:
         if Path(cam.source).is_dir():  # a folder of timestamped pictures: the stills carry their own times
@@ -467,7 +447,7 @@ class Worker:
                 del running[cid]
                 self.metrics.camera_up.labels(cid).set(0)
                 if cid not in self._done and cid in owned and cid in wanted:
-                    carried[cid] = cam.confirmer.open_states()
+                    carried[cid] = cam.pipeline.confirmer.open_states()
         if leases is not None and excess:
             leases.release(excess)  # only now: their feeds have stopped
         self.metrics.spooled.set(len(self.spool))
@@ -483,7 +463,7 @@ class Worker:
             zone_ids = {z.id for z in cam.cfg.zones.zones}
             for v, next_seq in previous:
                 if v.zone_id in zone_ids:
-                    if cam.confirmer.adopt(v, next_seq):
+                    if cam.pipeline.confirmer.adopt(v, next_seq):
                         log.info("camera %s: continuing open clue %s", cid, v.id)
                 else:
                     log.warning("camera %s: open clue %s left as it was: zone %s was removed", cid, v.id, v.zone_id)
@@ -506,7 +486,7 @@ class Worker:
                 feed.ended.is_set(),
                 cam.last_ts,
                 feed.slot.dropped,
-                cam.view,
+                cam.pipeline.view,
             )
             for cid, (cam, feed, rtsp) in list(self._live.items())
         }
@@ -516,8 +496,8 @@ class Worker:
     def _accept_view(self, camera_id: str) -> None:
         """An admin accepted the camera's current view (from the health reporter's thread)."""
         running = self._live.get(camera_id)
-        if running is not None and running[0].view is not None:
-            running[0].view.accept()
+        if running is not None and running[0].pipeline.view is not None:
+            running[0].pipeline.view.accept()
 
     def _detect(self, batch: list[tuple[Camera, Frame]]) -> list[list[Detection]]:
         """Each model on the frames of the cameras whose zones use one of its labels (a garbage model
@@ -548,37 +528,28 @@ class Worker:
         self, cam: Camera, frame: Frame, dets: list[Detection], emit: Callable[[ClueEvent], None]
     ) -> None:
         cam.last_ts = frame.ts
-        if cam.stationary is not None:
-            dets = dets + cam.stationary.update(frame.image, frame.ts)
-        if cam.view is not None and not cam.view.allows(frame):
+        p = cam.pipeline
+        seen = (lambda f: self.observer.frame(cam.cfg, f)) if self.observer is not None else None
+        sensed = p.sense(frame, dets, seen)
+        if sensed is None:
             return  # the camera looks elsewhere: zones paused, open clues wait, no reference picture sent
-        if self.observer is not None:
-            self.observer.frame(cam.cfg, frame)
-        if cam.matcher is None or cam.frame_size != frame.size:  # first frame, or the stream changed size
-            cam.frame_size = frame.size
-            cam.matcher = ZoneMatcher(cam.cfg.zones, frame.size, cam.confirmer.params.same_place)
-            cam.text = TextStage.for_zones(
-                cam.cfg.zones, frame.size, self._read_text, self.text_params, text_reference(cam.cfg.zones, frame.size)
-            )
-            cam.confirmer.set_fixtures(fixtures_px(cam.fixtures, frame.size))
-        if cam.text is not None:
-            dets = dets + cam.text.update(frame.image, frame.ts)
+        if p.text is not None:
             self._log_text_found(cam, frame.ts)
-        when = datetime.fromtimestamp(frame.ts, self.tz)
-        candidates = cam.matcher.match(dets, when)
         if self.observer is not None:
-            self.observer.matched(cam.cfg, frame, dets, candidates)
-        for t in cam.confirmer.step(frame.ts, candidates, ref=frame):
+            self.observer.matched(cam.cfg, frame, sensed.detections, sensed.candidates)
+        for t in p.confirm(frame, sensed):
             self._publish_transition(cam, t, emit)
         if cam.cfg.id in self.rechecks.cameras():
+            assert p.matcher is not None  # built by sense()
             polygon = lambda zone_id: zone_polygon_px(cam.cfg.zones.get(zone_id), frame.size)  # noqa: E731
-            self.rechecks.observe(frame, when, candidates, cam.matcher, cam.confirmer.params.same_place, polygon)
+            same_place = p.confirmer.params.same_place
+            self.rechecks.observe(frame, sensed.when, sensed.candidates, p.matcher, same_place, polygon)
 
     def _log_text_found(self, cam: Camera, ts: float) -> None:
         """Say what a read found and how long it must stay: with a 300 s dwell a poster is read long before
         its clue opens, and RapidOCR itself logs only reads that found nothing."""
-        assert cam.text is not None
-        for zone_id, block in cam.text.found:
+        assert cam.pipeline.text is not None
+        for zone_id, block in cam.pipeline.text.found:
             zone = cam.cfg.zones.get(zone_id)
             dwell = max((r.dwell(self.taxonomy) for r in zone.all_rules if r.is_text_rule), default=0.0)
             log.info(
@@ -607,7 +578,11 @@ class Worker:
         else:
             evidence = self._evidence(cam, zone, v)
         now = datetime.now(UTC)
-        emit(build_event(t, cam.cfg, zone, self.taxonomy, cam.place, self.models, cam.frame_size, evidence, tz, now))
+        emit(
+            build_event(
+                t, cam.cfg, zone, self.taxonomy, cam.place, self.models, cam.pipeline.frame_size, evidence, tz, now
+            )
+        )
         # After the publish: a crash in between makes the next owner repeat this event under the same
         # event_id (consumers deduplicate), never skip one.
         if self.leases is not None:  # so that the camera's next owner continues this clue

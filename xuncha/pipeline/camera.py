@@ -1,0 +1,111 @@
+"""One camera's chain of stages, the same in the worker and in the benchmarks.
+
+A sample goes stationary model → view guard → zone matching (with the text stage) → confirmation:
+`sense` turns a frame and its detector boxes into the sample's zone candidates (None while the view
+guard pauses the camera), `confirm` turns them into clue transitions. The stages with memory live
+here, per camera; detection (batched across cameras) and everything that does I/O with the results
+(evidence pictures, events, re-checks) stay with the caller. Keeping one chain is what lets a
+benchmark measure exactly what the worker does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+from xuncha.categorize import Candidate
+from xuncha.confirm import Confirmer, ConfirmParams, Fixture, Transition
+from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
+from xuncha.detector.stationary import StationaryObjectModel, StationaryParams
+from xuncha.settings import CameraConfig, FixtureSetting
+from xuncha.taxonomy import Taxonomy
+from xuncha.text.ocr import text_reference
+from xuncha.text.stage import Ocr, TextParams, TextStage
+from xuncha.types import Detection, Frame
+from xuncha.viewguard import ViewGuard
+from xuncha.zones.match import ZoneMatcher
+
+
+def fixtures_px(fixtures: list[FixtureSetting], size: tuple[int, int]) -> list[Fixture]:
+    w, h = size
+    return [Fixture(f.zone, f.category, (f.box[0] * w, f.box[1] * h, f.box[2] * w, f.box[3] * h)) for f in fixtures]
+
+
+@dataclass(frozen=True)
+class Sensed:
+    """A sample past the zones: every box it had (detectors, stationary model, text) and its candidates."""
+
+    when: datetime
+    detections: list[Detection]
+    candidates: list[Candidate]
+
+
+@dataclass
+class CameraPipeline:
+    """The stages with memory of one camera. The matcher and text stage are built at the first frame
+    (and again when the stream changes size): zones are normalised, pixels need the frame size."""
+
+    cfg: CameraConfig
+    confirmer: Confirmer
+    tz: tzinfo
+    ocr: Ocr
+    text_params: TextParams
+    stationary: StationaryObjectModel | None = None
+    view: ViewGuard | None = None  # with a reference picture: pauses the zones when the view moved
+    matcher: ZoneMatcher | None = None
+    text: TextStage | None = None  # zones with a text rule
+    frame_size: tuple[int, int] = (0, 0)
+    fixtures: list[FixtureSetting] = field(default_factory=list)  # from the config and the review service
+
+    @classmethod
+    def build(
+        cls,
+        cam: CameraConfig,
+        taxonomy: Taxonomy,
+        confirm: ConfirmParams,
+        stationary: StationaryParams | None,
+        text: TextParams,
+        ocr: Ocr,
+        tz: tzinfo,
+        view: ViewGuard | None = None,
+    ) -> CameraPipeline:
+        """`stationary` None: no stationary model; it runs only where a zone uses its label anyway."""
+        confirmer = Confirmer(cam.id, lambda zone, category: cam.zones.get(zone).dwell(category, taxonomy), confirm)
+        model = (
+            StationaryObjectModel(stationary)
+            if stationary is not None and STATIONARY_LABEL in cam.zones.labels_used()
+            else None
+        )
+        return cls(cam, confirmer, tz, ocr, text, model, view, fixtures=list(cam.fixtures))
+
+    def set_fixtures(self, fixtures: list[FixtureSetting]) -> None:
+        self.fixtures = fixtures
+        if self.frame_size != (0, 0):
+            self.confirmer.set_fixtures(fixtures_px(fixtures, self.frame_size))
+
+    def sense(
+        self, frame: Frame, detections: list[Detection], seen: Callable[[Frame], None] | None = None
+    ) -> Sensed | None:
+        """The sample's zone candidates; None while the view guard pauses the camera (zones paused, open
+        clues wait). `seen` is called with each frame the guard lets through, before the zones."""
+        dets = list(detections)
+        if self.stationary is not None:  # fed every frame, paused or not: its background must keep up
+            dets += self.stationary.update(frame.image, frame.ts)
+        if self.view is not None and not self.view.allows(frame):
+            return None
+        if seen is not None:
+            seen(frame)
+        if self.matcher is None or self.frame_size != frame.size:
+            self.frame_size = frame.size
+            self.matcher = ZoneMatcher(self.cfg.zones, frame.size, self.confirmer.params.same_place)
+            reference = text_reference(self.cfg.zones, frame.size)
+            self.text = TextStage.for_zones(self.cfg.zones, frame.size, self.ocr, self.text_params, reference)
+            self.confirmer.set_fixtures(fixtures_px(self.fixtures, frame.size))
+        if self.text is not None:
+            dets += self.text.update(frame.image, frame.ts)
+        when = datetime.fromtimestamp(frame.ts, self.tz)
+        return Sensed(when, dets, self.matcher.match(dets, when))
+
+    def confirm(self, frame: Frame, sensed: Sensed) -> list[Transition]:
+        return self.confirmer.step(frame.ts, sensed.candidates, ref=frame)
