@@ -29,17 +29,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from xuncha.clues.broker import CluePublisher, ClueSpool, embedded_broker_url
 from xuncha.clues.contracts import (
-    CameraRef,
-    CategoryRef,
     ClueEvent,
     Evidence,
-    EvidenceImage,
     ModelChecksum,
-    ModelRef,
-    RegionRef,
-    ZoneRef,
 )
-from xuncha.clues.evidence import EvidenceStore, render_crop, render_scene
+from xuncha.clues.evidence import EvidenceStore
 from xuncha.config import ConfigError
 from xuncha.confirm import Transition, Violation
 from xuncha.detector.cards import load_detector
@@ -51,6 +45,8 @@ from xuncha.labels import check_rule_labels, producible_labels
 from xuncha.leases import LeaseStore
 from xuncha.metrics import StatusServer, WorkerMetrics
 from xuncha.pipeline.camera import CameraPipeline
+from xuncha.pipeline.events import build_event
+from xuncha.pipeline.evidence import render_evidence
 from xuncha.recheck.desk import RecheckDesk
 from xuncha.redact import mask_url
 from xuncha.service_cameras import SampleObserver, ServiceCameras
@@ -62,13 +58,12 @@ from xuncha.streams.rtsp import RtspSource
 from xuncha.streams.stills import StillsSource
 from xuncha.taxonomy import Taxonomy
 from xuncha.text.ocr import RapidOcr
-from xuncha.text.patterns import phone_numbers
 from xuncha.text.stage import OCR_MODEL, OcrLine
 from xuncha.types import Detection, Frame
 from xuncha.viewguard import ViewGuard
 from xuncha.zones.match import zone_polygon_px
 from xuncha.zones.model import Zone
-from xuncha.zones.regions import Place, Region, RegionIndex, resolve_place
+from xuncha.zones.regions import Place, RegionIndex, resolve_place
 
 log = logging.getLogger("xuncha.worker")
 
@@ -106,53 +101,6 @@ def fetch_fixtures(review_url: str, token: str, camera: CameraConfig) -> list[Fi
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=5) as r:
         return [FixtureSetting.model_validate(f) for f in json.load(r)["fixtures"]]
-
-
-def _ref(area: Region | None) -> RegionRef | None:
-    return RegionRef(code=area.code, name=area.name) if area else None
-
-
-def build_event(
-    t: Transition,
-    cam: CameraConfig,
-    zone: Zone,
-    taxonomy: Taxonomy,
-    place: Place,
-    models: list[ModelChecksum],
-    frame_size: tuple[int, int],
-    evidence: Evidence | None,
-    tz: ZoneInfo,
-    emitted_at: datetime,
-) -> ClueEvent:
-    """The contract for one confirmation transition (pure)."""
-    v = t.violation
-    category = taxonomy.get(v.category)
-    best = v.best.detection
-    return ClueEvent(
-        kind=t.kind,
-        seq=t.seq,
-        clue_id=v.id,
-        emitted_at=emitted_at,
-        camera=CameraRef(id=cam.id, name=cam.name, preset=cam.preset, location=cam.location),
-        zone=ZoneRef(id=zone.id, name=zone.name),
-        category=CategoryRef(code=category.code, name=category.name, liuluan=category.liuluan),
-        region=_ref(place.town),
-        community=_ref(place.community),
-        grid=_ref(place.grid),
-        model=ModelRef(name=best.model, checksums=models),
-        label=best.label,
-        score=round(min(1.0, max(0.0, best.score)), 4),
-        box=tuple(round(c, 1) for c in best.box),
-        frame_size=frame_size,
-        first_seen=datetime.fromtimestamp(v.first.ts, tz),
-        last_seen=datetime.fromtimestamp(v.last.ts, tz),
-        dwell_s=round(v.dwell_s, 2),
-        occurrences=v.occurrences,
-        text=best.text or None,
-        phone_numbers=phone_numbers(best.text),
-        evidence=evidence,
-        reason="gone" if t.kind == "closed" else None,
-    )
 
 
 class Worker:
@@ -610,30 +558,9 @@ class Worker:
         known = cam.evidence.get(v.id)
         if known is not None and known[0] == v.best.ts:
             return None
-        best, first = v.best.ref, v.first.ref  # Frames, or None for a violation adopted from another worker
-        if not isinstance(best, Frame) or not isinstance(first, Frame):
-            return None
-        day = datetime.fromtimestamp(v.first.ts, self.tz).date()
-        polygon = zone_polygon_px(zone, best.size)
-        label = f"{self.taxonomy.get(v.category).name} {v.best.detection.score:.2f}"  # 暴露垃圾 0.91
-
-        def image(name: str, frame: Frame, det: Detection, crop: bool = False) -> EvidenceImage:
-            when = datetime.fromtimestamp(frame.ts, self.tz)
-            pic = (
-                render_crop(frame.image, det.box) if crop else render_scene(frame.image, det.box, polygon, label, when)
-            )
-            return EvidenceImage(path=self.evidence.put(v.id, name, pic, day=day), taken_at=when)
-
-        if known is None:
-            start = image("start", first, v.first.detection)
-        else:
-            start = known[1].start
-        evidence = Evidence(
-            scene=image("scene", best, v.best.detection),
-            crop=image("crop", best, v.best.detection, crop=True),
-            start=start,
-        )
-        cam.evidence[v.id] = (v.best.ts, evidence)
+        evidence = render_evidence(self.evidence, zone, v, self.taxonomy, self.tz, known[1] if known else None)
+        if evidence is not None:
+            cam.evidence[v.id] = (v.best.ts, evidence)
         return evidence
 
     @staticmethod
