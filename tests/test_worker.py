@@ -276,7 +276,7 @@ def test_config_watcher_rides_out_a_file_being_replaced(tmp_path: Path) -> None:
 
     import yaml
 
-    from xuncha.worker import _config_watcher
+    from xuncha.worker_command import _config_watcher
 
     path = tmp_path / "worker.yaml"
     doc = {"data_dir": str(tmp_path), "cameras": [camera("a", tmp_path / "a.mp4", FLOOR, [rule("0507", ["x"])])]}
