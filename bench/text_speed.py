@@ -27,11 +27,11 @@ from pathlib import Path
 import cv2
 
 from xuncha.bench.posters import paste, poster_quad, render_poster
-from xuncha.bench.scenarios import BackgroundClip
 from xuncha.detector.cards import load_detector
 from xuncha.detector.stationary import StationaryObjectModel, StationaryParams
 from xuncha.text.ocr import RapidOcr
 from xuncha.text.stage import TextParams, TextStage
+from xuncha.train.composite import BackgroundClip
 
 FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "footage"
 CLIPS = {  # clip, segment, text zone (x1, y1, x2, y2 as fractions)

@@ -38,10 +38,10 @@ import av
 import cv2
 import numpy as np
 
-from xuncha.bench.scenarios import CutoutLibrary
 from xuncha.detector.cards import load_detector
 from xuncha.detector.onnx import OnnxDetector
 from xuncha.train import cctv
+from xuncha.train.composite import CutoutLibrary
 from xuncha.train.prepare import prepare, read_labels
 from xuncha.train.split import STREET_TRASHBAGS_SPLIT
 

@@ -10,8 +10,8 @@ from xuncha.bench.precision import SHARED_DATA
 
 
 def _scenarios(args: argparse.Namespace) -> int:
-    from xuncha.bench.scenarios import CutoutLibrary, compose, load_suite
     from xuncha.taxonomy import load_taxonomy
+    from xuncha.train.composite import CutoutLibrary, compose, load_suite
 
     taxonomy = load_taxonomy(None)
     cutouts = CutoutLibrary(args.data / "datasets" / "street_trashbags")

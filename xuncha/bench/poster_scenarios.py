@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xuncha.bench.evaluate import Match
 from xuncha.bench.posters import paste, poster_quad, render_poster
-from xuncha.bench.scenarios import START, BackgroundClip
 from xuncha.text.patterns import phone_numbers
+from xuncha.train.composite import START, BackgroundClip
 
 CATEGORY = {"poster": "0201", "banner": "0202"}
 CLIP_FPS = 5.0  # background clips are resampled to this before frames are picked

@@ -28,7 +28,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from xuncha.bench.scenarios import (
+from xuncha.config import ConfigError
+from xuncha.train.composite import (
     Background,
     BackgroundClip,
     CutoutLibrary,
@@ -40,7 +41,6 @@ from xuncha.bench.scenarios import (
     make_sprite,
     visible_box,
 )
-from xuncha.config import ConfigError
 
 Use = Literal["train", "test"]
 SAMPLE_FPS = 2.0  # background frames taken per second of a segment

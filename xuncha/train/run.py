@@ -23,11 +23,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from xuncha.bench.scenarios import CutoutLibrary
 from xuncha.config import ConfigError
 from xuncha.detector.modelcard import ModelCard
 from xuncha.detector.onnx import OnnxDetector, file_checksum
 from xuncha.train import cctv
+from xuncha.train.composite import CutoutLibrary
 from xuncha.train.prepare import prepare
 from xuncha.train.reviews import add_export
 
