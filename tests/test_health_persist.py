@@ -92,3 +92,14 @@ def test_what_counts_as_a_state_change() -> None:
     assert not health_store.changed("down", "down")
     assert health_store.to_prune(list(range(1, 13)), keep=10) == [1, 2]
     assert health_store.to_prune([1, 2], keep=10) == []
+
+
+def test_a_report_is_refused_for_an_overlong_camera_id(tmp_path: Path) -> None:
+    with database("sqlite", tmp_path) as (_url, sessions):
+        tokens = add_users(sessions)
+        client = TestClient(
+            create_app(review_config(tmp_path / "r"), load_taxonomy(), sessions), base_url="https://testserver"
+        )
+        body = {"cameras": {"c" * 65: {"state": "up"}}}
+        r = client.post("/api/worker/health", json=body, headers={"Authorization": f"Bearer {tokens['worker']}"})
+        assert r.status_code == 422 and "点位编号超过 64 个字符" in r.text

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from xuncha.clues import limits
 from xuncha.review import cameras, health_store
 from xuncha.review.auth import Principal
 from xuncha.review.camera_api import _refused as refused
@@ -99,6 +100,8 @@ def add_health_routes(
 
     @app.post("/api/worker/health")
     def worker_health(request: Request, who: WorkerToken, body: WorkerHealth) -> dict[str, Any]:
+        if long := [cid for cid in body.cameras if len(cid) > limits.ID_CHARS]:
+            raise HTTPException(422, f"点位编号超过 {limits.ID_CHARS} 个字符：{long[0][:80]}")
         load(request)
         now = st(request).clock()
         with st(request).sessions.begin() as s:

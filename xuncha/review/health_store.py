@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from xuncha.review.db import CameraHealthRow, CameraStateChange
-from xuncha.review.health import Report
+from xuncha.review.health import STATES, Report
 
 CHANGES_KEPT = 200  # per camera: weeks of a flapping camera's history, a few KB each
 
@@ -33,7 +33,8 @@ def save(s: Session, worker: str, cameras: dict[str, dict[str, Any]], now: datet
     for cid, entry in cameras.items():
         row = s.get(CameraHealthRow, cid)
         old = str(row.entry.get("state")) if row is not None and "state" in row.entry else None
-        new = str(entry.get("state", "unknown"))
+        new = str(entry.get("state"))
+        new = new if new in STATES else "unknown"  # the page shows an unknown state so too
         if row is None:
             s.add(CameraHealthRow(camera_id=cid, worker=worker, reported_at=now, entry=entry))
         else:
