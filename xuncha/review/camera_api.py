@@ -21,8 +21,9 @@ from sqlalchemy import select
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import cameras
 from xuncha.review.auth import Principal
-from xuncha.review.cameras import CameraFields, RecentSightings, RegistryError, Sighting
-from xuncha.review.db import CameraRow, ReferencePicture
+from xuncha.review.cameras import CameraFields, RegistryError
+from xuncha.review.db import CameraRow, CameraSightings, ReferencePicture
+from xuncha.review.sightings import RecentSightings, Sighting
 from xuncha.review.uploads import read_picture
 from xuncha.zones.editor import ZoneSetInvalid, form_schema
 from xuncha.zones.model import ZoneSet
@@ -66,6 +67,12 @@ def add_camera_routes(
 
     def st(request: Request) -> Any:
         return request.app.state.review
+
+    def stored_sightings(s: Any, camera_id: str) -> None:
+        """A camera's overlay from the database, once per start (the in-memory copy is lost on restart)."""
+        if not sightings.loaded(camera_id):
+            row = s.get(CameraSightings, camera_id)
+            sightings.load(camera_id, [Sighting.model_validate(x) for x in row.items] if row else [])
 
     def references(request: Request) -> EvidenceStore:
         return EvidenceStore(st(request).cfg.data_dir / "references")
@@ -287,13 +294,20 @@ def add_camera_routes(
         with st(request).sessions.begin() as s:
             out = cameras.worker_cameras(s, who.name, body.labels, st(request).clock())
         mine = {c["id"] for c in out["cameras"]}
-        for camera_id, items in body.sightings.items():
-            if camera_id in mine:
-                sightings.add(camera_id, items[-500:])
+        with st(request).sessions.begin() as s:
+            for camera_id, items in body.sightings.items():
+                if camera_id in mine and items:
+                    stored_sightings(s, camera_id)
+                    sightings.add(camera_id, items[-500:])
+                    row = s.get(CameraSightings, camera_id) or s.merge(CameraSightings(camera_id=camera_id, items=[]))
+                    row.items = [x.model_dump() for x in sightings.kept(camera_id)]
+                    row.updated_at = st(request).clock()
         return out
 
     @app.get("/api/cameras/{camera_id}/sightings")
     def recent_sightings(request: Request, who: Admin, camera_id: str) -> dict[str, Any]:
         """The last hour of what the detectors saw on this camera, with the zones each box counted in."""
         now = st(request).clock().timestamp()
+        with st(request).sessions() as s:
+            stored_sightings(s, camera_id)
         return {"sightings": [x.model_dump() for x in sightings.recent(camera_id, now)]}

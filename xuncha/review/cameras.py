@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -29,40 +27,6 @@ from xuncha.zones.editor import ZoneSetInvalid, diff_zone_sets, field_zh, messag
 from xuncha.zones.model import ZoneSet
 
 REFERENCE_MAX_AGE = timedelta(days=1)  # workers send a fresh reference picture at least this often
-SIGHTINGS_KEPT_S = 3600.0  # the editor shows the last hour of what the detectors saw
-
-
-class SightedBox(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    label: str = Field(max_length=100)
-    score: float = Field(ge=0, le=1)
-    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 as fractions of the frame")
-    zones: list[str] = Field(default_factory=list, max_length=100, description="Zones it counted in (a candidate)")
-
-
-class Sighting(BaseModel):
-    """One sample's detections as a worker saw them (for the editor's overlay)."""
-
-    model_config = ConfigDict(extra="forbid")
-    ts: float
-    boxes: list[SightedBox] = Field(max_length=100)
-
-
-class RecentSightings:
-    """The last hour's sightings per camera, in memory (a restarted service starts empty)."""
-
-    def __init__(self, per_camera: int = 500) -> None:
-        self._by_camera: dict[str, deque[Sighting]] = {}
-        self._per_camera = per_camera
-        self._lock = threading.Lock()
-
-    def add(self, camera_id: str, items: list[Sighting]) -> None:
-        with self._lock:
-            self._by_camera.setdefault(camera_id, deque(maxlen=self._per_camera)).extend(items)
-
-    def recent(self, camera_id: str, now_ts: float) -> list[Sighting]:
-        with self._lock:
-            return [x for x in self._by_camera.get(camera_id, ()) if now_ts - x.ts <= SIGHTINGS_KEPT_S]
 
 
 class RegistryError(ValueError):

@@ -330,6 +330,36 @@ class WorkerSeen(Base):
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CameraHealthRow(Base):
+    """A camera's latest health report from its worker, kept so the health page survives a restart."""
+
+    __tablename__ = "camera_health"
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(128))
+    reported_at: Mapped[datetime]
+    entry: Mapped[dict[str, Any]] = mapped_column(JSON, doc="The worker's /health entry")
+
+
+class CameraStateChange(Base):
+    """A reported state change of a camera; the newest `health_store.CHANGES_KEPT` per camera are kept."""
+
+    __tablename__ = "camera_state_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime]
+    old_state: Mapped[str | None] = mapped_column(String(16))
+    new_state: Mapped[str] = mapped_column(String(16))
+
+
+class CameraSightings(Base):
+    """The newest detections a worker sent for a camera (the zone editor's overlay), bounded per camera."""
+
+    __tablename__ = "camera_sightings"
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    items: Mapped[list[Any]] = mapped_column(JSON, doc="Sighting dicts, oldest first")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 def make_engine(url: str) -> Engine:
     """Engine for `url`; SQLite files get WAL and a busy timeout so threads can share them."""
     if url.startswith("sqlite"):

@@ -1,15 +1,16 @@
 """Camera health as the workers report it: the latest report per camera, and the admins' view confirmations.
 
 Workers push their `/health` camera entries every few seconds (POST /api/worker/health). The board
-keeps the latest entry per camera with the time it arrived, in memory: it is a live picture, rebuilt
-within one report interval after a restart. The state shown is derived when the page is built, so a
-camera whose worker went silent reads "未知" instead of keeping an old "正常".
+keeps the latest entry per camera with the time it arrived, in memory and in the database
+(`health_store`): a restarted service shows each camera's last report and state changes at once.
+The state shown is derived when the page is built, so a camera whose worker went silent reads
+"未知" instead of keeping an old "正常".
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +52,8 @@ class CameraStatus:
     clues_today: int
     view: dict[str, Any] | None  # the worker's view check: verdict, matching features, suggested shift
     accept_pending: bool
+    thumbnail: str | None = None  # URL of the camera's newest picture of its view
+    changes: list[dict[str, Any]] = field(default_factory=list)  # state changes, newest first
 
     @property
     def state_zh(self) -> str:
@@ -84,6 +87,11 @@ class HealthBoard:
                     del self._accept[cid]
             return sorted(self._accept.keys() & cameras.keys())
 
+    def load(self, reports: dict[str, Report]) -> None:
+        """Start from stored reports (a restart); a report already received is newer and stays."""
+        with self._lock:
+            self._reports = reports | self._reports
+
     def request_accept(self, camera_id: str, zones_version: int = 1) -> None:
         with self._lock:
             self._accept[camera_id] = zones_version
@@ -100,6 +108,8 @@ def camera_rows(
     clues_today: dict[str, int],
     now: datetime,
     region: str | None = None,
+    thumbnails: dict[str, str] | None = None,
+    changes: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[CameraStatus]:
     """Rows for every registered or reporting camera, worst state first (pure).
 
@@ -132,6 +142,8 @@ def camera_rows(
             clues_today=clues_today.get(cid, 0),
             view=view,
             accept_pending=cid in accept_pending,
+            thumbnail=(thumbnails or {}).get(cid),
+            changes=(changes or {}).get(cid, []),
         )
         if region and region not in (row.region_code, row.region_name):
             continue

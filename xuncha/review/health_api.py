@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -19,11 +20,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from xuncha.review import cameras
+from xuncha.clues import limits
+from xuncha.review import cameras, health_store
 from xuncha.review.auth import Principal
 from xuncha.review.camera_api import _refused as refused
 from xuncha.review.cameras import RegistryError
-from xuncha.review.db import CameraRow, Clue
+from xuncha.review.db import CameraRow, CameraStateChange, Clue, ReferencePicture
 from xuncha.review.health import STATES, CameraStatus, HealthBoard, camera_rows
 from xuncha.viewcheck import shift_zone_set
 from xuncha.zones.editor import ZoneSetInvalid
@@ -42,11 +44,30 @@ def add_health_routes(
     Viewer = Annotated[Principal, Depends(require("admin", "operator"))]
     WorkerToken = Annotated[Principal, Depends(require("worker"))]
     board = HealthBoard()
+    loaded = False  # the stored reports are read once, on the first request after a start
+
+    def load(request: Request) -> None:
+        nonlocal loaded
+        if not loaded:
+            with st(request).sessions() as s:
+                board.load(health_store.load(s))
+            loaded = True
 
     def st(request: Request) -> Any:
         return request.app.state.review
 
+    def change(c: CameraStateChange) -> dict[str, Any]:
+        zh = {k: v[0] for k, v in STATES.items()}
+        return {
+            "at": c.at,
+            "old": c.old_state,
+            "new": c.new_state,
+            "old_zh": zh.get(c.old_state or "", "无"),
+            "new_zh": zh.get(c.new_state, c.new_state),
+        }
+
     def rows(request: Request, region: str | None) -> list[CameraStatus]:
+        load(request)
         state = st(request)
         now: datetime = state.clock()
         tz = ZoneInfo(state.cfg.timezone)
@@ -62,17 +83,30 @@ def add_health_routes(
                 }
                 for c in s.scalars(select(CameraRow).where(CameraRow.enabled))
             }
+            thumbnails = {
+                p.camera_id: "/evidence/" + quote(p.path)
+                for p in s.scalars(select(ReferencePicture).order_by(ReferencePicture.taken_at))
+            }
+            reports, pending = board.latest()
+            changes = {
+                cid: [change(c) for c in health_store.changes(s, cid, 20)] for cid in registered.keys() | reports.keys()
+            }
             today = dict(
                 s.execute(
                     select(Clue.camera_id, func.count()).where(Clue.received_at >= midnight).group_by(Clue.camera_id)
                 ).all()
             )
-        reports, pending = board.latest()
-        return camera_rows(reports, pending, registered, today, now, region or None)
+        return camera_rows(reports, pending, registered, today, now, region or None, thumbnails, changes)
 
     @app.post("/api/worker/health")
     def worker_health(request: Request, who: WorkerToken, body: WorkerHealth) -> dict[str, Any]:
-        return {"accept_view": board.report(who.name, body.cameras, st(request).clock())}
+        if long := [cid for cid in body.cameras if len(cid) > limits.ID_CHARS]:
+            raise HTTPException(422, f"点位编号超过 {limits.ID_CHARS} 个字符：{long[0][:80]}")
+        load(request)
+        now = st(request).clock()
+        with st(request).sessions.begin() as s:
+            health_store.save(s, who.name, body.cameras, now)
+        return {"accept_view": board.report(who.name, body.cameras, now)}
 
     @app.get("/camera-health")
     def health_page(request: Request, who: Viewer, region: str = "") -> Response:
@@ -91,7 +125,8 @@ def add_health_routes(
     def health_json(request: Request, who: Viewer, region: str = "") -> list[dict[str, Any]]:
         return [asdict(r) | {"state_zh": r.state_zh} for r in rows(request, region)]
 
-    def alarm(camera_id: str) -> dict[str, Any]:
+    def alarm(request: Request, camera_id: str) -> dict[str, Any]:
+        load(request)
         rep = board.latest()[0].get(camera_id)
         view = (rep.camera.get("view") or {}) if rep else {}
         if view.get("state") != "changed":
@@ -101,7 +136,7 @@ def add_health_routes(
     @app.post("/api/cameras/{camera_id}/view/shift")
     def shift_zones(request: Request, who: Admin, camera_id: str) -> Response:
         """Save the camera's zones moved by the suggested shift as a new version, then confirm the view."""
-        suggestion = alarm(camera_id).get("suggestion")
+        suggestion = alarm(request, camera_id).get("suggestion")
         if not suggestion:
             raise HTTPException(409, f"点位 {camera_id} 没有可用的平移建议，请重画区域")
         state = st(request)
@@ -131,7 +166,7 @@ def add_health_routes(
 
     @app.post("/api/cameras/{camera_id}/view/accept")
     def accept_view(request: Request, who: Admin, camera_id: str) -> dict[str, Any]:
-        alarm(camera_id)
+        alarm(request, camera_id)
         board.request_accept(camera_id)
         with st(request).sessions.begin() as s:  # a registered camera's worker then sends the accepted view
             row = s.get(CameraRow, camera_id)
