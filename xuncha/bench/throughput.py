@@ -109,8 +109,9 @@ def run_throughput(
 
     def camera(*args: Any) -> Any:
         cam = make_camera(*args)
-        if cam.stationary is not None:
-            cam.stationary.update = clock.wrap("stationary", cam.stationary.update)  # type: ignore[method-assign]
+        stationary = cam.pipeline.stationary
+        if stationary is not None:
+            stationary.update = clock.wrap("stationary", stationary.update)  # type: ignore[method-assign]
         return cam
 
     def source(*args: Any) -> Any:
