@@ -24,7 +24,8 @@ from xuncha.bench.poster_scenarios import (
 )
 from xuncha.settings import load_worker_config
 from xuncha.taxonomy import Taxonomy, load_taxonomy
-from xuncha.train.composite import START, CutoutLibrary, compose, load_suite
+from xuncha.train.composite import CutoutLibrary, compose
+from xuncha.train.suite import START, load_suite
 
 log = logging.getLogger("xuncha.bench")
 
