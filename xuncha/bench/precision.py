@@ -22,7 +22,7 @@ from xuncha.bench.poster_scenarios import (
     phone_reads,
     scenario_kind,
 )
-from xuncha.settings import load_worker_config
+from xuncha.config.worker import load_worker_config
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 from xuncha.train.composite import CutoutLibrary, compose
 from xuncha.train.suite import START, load_suite

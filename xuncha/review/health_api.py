@@ -27,7 +27,7 @@ from xuncha.review.camera_api import _refused as refused
 from xuncha.review.cameras import RegistryError
 from xuncha.review.db import CameraRow, CameraStateChange, Clue, ReferencePicture
 from xuncha.review.health import STATES, CameraStatus, HealthBoard, camera_rows
-from xuncha.viewcheck import shift_zone_set
+from xuncha.view.check import shift_zone_set
 from xuncha.zones.editor import ZoneSetInvalid
 
 
