@@ -58,11 +58,11 @@ def test_check_refuses_naming_the_field(box, category, field: str, words: str) -
 # -- the export's use of it (pure) --------------------------------------------------------------
 
 
-def _row(correction: Corrected | None, accepted: bool = True) -> Reviewed:
+def _row(correction: Corrected | None, accepted: bool = True, filed_as: str = "0507") -> Reviewed:
     return Reviewed(
         clue_id="c001",
         camera_id="cam-a",
-        category_code="0507",
+        category_code=filed_as,
         accepted=accepted,
         reason_code=None if accepted else "misdetection",
         reason_text=None,
@@ -77,11 +77,15 @@ def _row(correction: Corrected | None, accepted: bool = True) -> Reviewed:
     )
 
 
-def test_plan_labels_with_the_corrected_box_and_category_and_the_manifest_keeps_both() -> None:
+def _fix(box: tuple[float, float, float, float] | None, category: str | None) -> Corrected:
     at = datetime(2024, 5, 2, 2, 0, tzinfo=UTC)
-    fixed = _row(Corrected(box=(360.0, 240.0, 720.0, 480.0), category_code="0102", by="op2", at=at))
+    return Corrected(box=box, category_code=category, by="op2", at=at, reported_category="0507")
+
+
+def test_plan_labels_with_the_corrected_box_and_category_and_the_manifest_keeps_both() -> None:
+    fixed = _row(_fix((360.0, 240.0, 720.0, 480.0), "0102"), filed_as="0508")  # reported 0507, filed 0508
     (item,), names = plan([fixed], TZ)
-    assert names == ["0102"] and class_names([_row(None)]) == ["0507"]
+    assert names == ["0102"] and class_names([_row(None, filed_as="0508")]) == ["0508"]
     assert label_text(item) == "0 0.750000 0.750000 0.500000 0.500000\n"
     rec = manifest_record(item, TZ, "images/train/c001.jpg", (720, 480), None)
     assert rec["category"] == "0102" and rec["box"] == (360.0, 240.0, 720.0, 480.0)
@@ -94,12 +98,20 @@ def test_plan_labels_with_the_corrected_box_and_category_and_the_manifest_keeps_
     (plain,), _ = plan([_row(None)], TZ)
     assert manifest_record(plain, TZ, None, None, None)["correction"] is None
     # Category only: the worker's box stays; a rejected clue's hard negative takes the corrected box.
-    (cat_only,), _ = plan([_row(Corrected(box=None, category_code="0508", by="op2", at=at))], TZ)
+    (cat_only,), _ = plan([_row(_fix(None, "0508"))], TZ)
     assert label_text(cat_only) == "0 0.150000 0.200000 0.100000 0.200000\n"
     assert manifest_record(cat_only, TZ, None, None, None)["correction"]["box_norm"] is None
-    (neg,), names = plan([_row(Corrected(box=(0.0, 0.0, 72.0, 48.0), category_code=None, by="op2", at=at), False)], TZ)
+    (neg,), names = plan([_row(_fix((0.0, 0.0, 72.0, 48.0), None), accepted=False)], TZ)
     assert names == [] and label_text(neg) == ""
     assert manifest_record(neg, TZ, "x.jpg", (360, 240), None)["hard_negative"] == (0.0, 0.0, 36.0, 24.0)
+    # A worker's box outside its frame is skipped, unless a correction gives a usable one.
+    lost = Reviewed(**{**vars(_row(None)), "box": (800.0, 500.0, 900.0, 600.0)})
+    assert plan([lost], TZ)[0][0].problem is not None
+    (saved,), _ = plan([Reviewed(**{**vars(lost), "correction": _fix((0.0, 0.0, 72.0, 48.0), None)})], TZ)
+    assert saved.problem is None and manifest_record(saved, TZ, None, None, None)["correction"]["box_norm"] == {
+        "original": None,
+        "corrected": [0.05, 0.05, 0.1, 0.1],
+    }
 
 
 # -- the API on a real database -----------------------------------------------------------------

@@ -99,6 +99,7 @@ def reviewed(session: Session, filters: Filters, tz: ZoneInfo) -> list[Reviewed]
                 category_code=k.category_code,
                 by=by,
                 at=k.corrected_at,
+                reported_category=c.category_code,
             )
             if k is not None
             else None,

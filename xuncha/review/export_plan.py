@@ -35,6 +35,7 @@ class Corrected:
     category_code: str | None
     by: str
     at: datetime
+    reported_category: str  # what the worker reported: the original the manifest names
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def _correction_record(c: Reviewed, tz: ZoneInfo) -> dict[str, Any] | None:
     if k is None:
         return None
     return {
-        "category": {"original": c.category_code, "corrected": k.category_code} if k.category_code else None,
+        "category": {"original": k.reported_category, "corrected": k.category_code} if k.category_code else None,
         "box_norm": {"original": _norm(c.box, c.frame_size), "corrected": _norm(k.box, c.frame_size)}
         if k.box
         else None,
