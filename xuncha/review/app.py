@@ -34,6 +34,7 @@ from xuncha.review.bodylimit import BodyLimit
 from xuncha.review.camera_api import add_camera_routes
 from xuncha.review.cases import outbox_depth
 from xuncha.review.config import ReviewConfig
+from xuncha.review.correction_routes import correction_router
 from xuncha.review.db import (
     PENDING,
     ROLES,
@@ -685,6 +686,7 @@ def create_app(
     add_report_routes(app, require, page)
     add_health_routes(app, require, page)
     add_dead_letter_routes(app, require, page)
+    app.include_router(correction_router(require(*REVIEWERS)))
 
     @app.get("/metrics")
     def metrics(
