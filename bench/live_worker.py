@@ -55,8 +55,8 @@ sys.path.insert(0, str(REPO / "tests"))  # the test server helper
 
 from rtsp_server import RtspServer, looped_copy, missing_requirements  # noqa: E402
 
+from xuncha.config.worker import WorkerConfig, resolve_config  # noqa: E402
 from xuncha.detector.stationary import StationaryObjectModel  # noqa: E402
-from xuncha.settings import WorkerConfig, resolve_config  # noqa: E402
 from xuncha.worker import Worker  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"

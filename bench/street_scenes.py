@@ -22,8 +22,8 @@ import yaml
 
 from xuncha.bench.evaluate import Clue, Match, TruthViolation, match, metrics
 from xuncha.bench.precision import SHARED_DATA
-from xuncha.settings import CameraConfig, WorkerConfig, resolve_config
-from xuncha.train.composite import START
+from xuncha.config.worker import CameraConfig, WorkerConfig, resolve_config
+from xuncha.train.suite import START
 from xuncha.types import Frame
 from xuncha.worker import Worker
 from xuncha.zones.match import Candidate

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from xuncha.bench.viewclips import lit, ramp, shifted
-from xuncha.viewcheck import Reference, ViewCheck, ViewParams
+from xuncha.view.check import Reference, ViewCheck, ViewParams
 
 FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "footage"
 CLIPS = ("sidewalk_bag_left.avi", "shopping_street.mp4", "indoor_people_standing.mp4", "carpark_topdown.mp4")

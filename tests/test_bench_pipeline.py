@@ -9,8 +9,8 @@ import yaml
 from conftest import REPO, SHARED_DATA, shared_file
 
 from xuncha.bench.precision import report_json, report_table, run_precision
-from xuncha.settings import load_worker_config
-from xuncha.train.composite import START
+from xuncha.config.worker import load_worker_config
+from xuncha.train.suite import START
 from xuncha.worker import Worker
 
 

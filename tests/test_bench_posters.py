@@ -12,7 +12,7 @@ from conftest import shared_file
 
 from xuncha.bench.evaluate import Clue, TruthViolation, match
 from xuncha.bench.poster_scenarios import PosterSuite, compose_poster_scenario, phone_reads, scenario_kind
-from xuncha.settings import load_worker_config
+from xuncha.config.worker import load_worker_config
 
 pytest.importorskip("PIL", reason="the ocr extra (Pillow) is not installed")
 

@@ -12,7 +12,8 @@ from conftest import REPO, shared_file
 
 from xuncha.config import ConfigError
 from xuncha.taxonomy import load_taxonomy
-from xuncha.train.composite import BackgroundClip, CutoutLibrary, ScenarioSpec, Suite, classify, compose, load_suite
+from xuncha.train.composite import BackgroundClip, CutoutLibrary, compose
+from xuncha.train.suite import ScenarioSpec, Suite, classify, load_suite
 
 SUITES = sorted((REPO / "bench" / "scenarios").glob("*.yaml"))
 REQUIRED_KINDS = {"dumped", "taken", "returned", "multi", "light_slow", "light_sudden", "shake", "standing", "crowd"}
@@ -144,7 +145,8 @@ def synthetic_clip(person_rows: tuple[int, int]) -> BackgroundClip:
 
 @pytest.mark.parametrize("person_rows, in_front", [((40, 110), True), ((20, 60), False)])
 def test_people_nearer_the_camera_walk_in_front_of_the_object(person_rows: tuple, in_front: bool) -> None:
-    from xuncha.train.composite import Background, Cutout, ObjectSpec, Placement, compose_frame, make_sprite
+    from xuncha.train.composite import Cutout, compose_frame, make_sprite
+    from xuncha.train.suite import Background, ObjectSpec, Placement
 
     clip = synthetic_clip(person_rows)
     cut = Cutout("white", np.full((40, 40, 3), 250, np.uint8), np.ones((40, 40), np.float32), 120.0)

@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from review_support import LiveServer, add_users, login, make_event, review_config
 
 from xuncha.bench.viewclips import frames, shifted, write_clip
+from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.review.app import create_app
 from xuncha.review.cameras import CameraFields, save_camera, save_zone_set
 from xuncha.review.db import CameraRow, ReferencePicture, open_database, utcnow
 from xuncha.review.intake import ingest
 from xuncha.service_cameras import ServiceCameras
-from xuncha.settings import WorkerConfig, resolve_config
 from xuncha.taxonomy import load_taxonomy
 from xuncha.worker import Worker
 
@@ -55,7 +55,7 @@ def wait_for(get: Callable[[], dict], ok: Callable[[dict], bool], timeout: float
 def test_live_worker_reports_health_and_an_admin_confirms_a_moved_view(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("xuncha.health_report.REPORT_EVERY_S", 0.5)
+    monkeypatch.setattr("xuncha.health.report.REPORT_EVERY_S", 0.5)
     src = shared_file("footage/sidewalk_bag_left.avi")
     reference = tmp_path / "reference.jpg"
     cv2.imwrite(str(reference), next(frames(src)))
@@ -134,7 +134,7 @@ def test_service_camera_checks_its_view_against_the_services_reference_picture(
     """cameras_from_service: the reference picture is the one in the registry; 按建议平移区域 saves the zones
     moved by the suggested shift as a new version, the worker runs them and sends its current view as the
     camera's new reference picture."""
-    monkeypatch.setattr("xuncha.health_report.REPORT_EVERY_S", 0.5)
+    monkeypatch.setattr("xuncha.health.report.REPORT_EVERY_S", 0.5)
     src = shared_file("footage/sidewalk_bag_left.avi")
     moved = write_clip(src, tmp_path / "moved.avi", lambda i, n, img: shifted(img, 0.03, 0.0))
     taxonomy = load_taxonomy()

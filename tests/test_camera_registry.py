@@ -12,8 +12,8 @@ import yaml
 from fastapi.testclient import TestClient
 from review_support import Clock, add_users, database, login, review_config
 
+from xuncha.config.worker import CameraConfig
 from xuncha.review.app import create_app
-from xuncha.settings import CameraConfig
 from xuncha.taxonomy import load_taxonomy
 
 CAMERA = {

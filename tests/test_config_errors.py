@@ -15,7 +15,7 @@ import yaml
 from conftest import shared_file
 
 from xuncha.config import ConfigError, read_yaml, validate
-from xuncha.settings import WorkerConfig, load_worker_config
+from xuncha.config.worker import WorkerConfig, load_worker_config
 
 
 def _xuncha_worker(path: Path) -> subprocess.CompletedProcess[str]:
@@ -115,7 +115,7 @@ def test_what_a_user_may_mean_is_a_warning(tmp_path: Path, caplog: pytest.LogCap
     zone = _camera()["zones"][0]
     quick = {**zone, "rules": [{"category": "0507", "labels": ["suitcase"], "dwell_s": 0}]}
     truck = {**zone, "id": "road", "rules": [{"category": "0302", "labels": ["truck"], "dwell_s": 0}]}
-    with caplog.at_level(logging.WARNING, logger="xuncha.settings"):
+    with caplog.at_level(logging.WARNING, logger="xuncha.config.worker"):
         cfg, _ = load_worker_config(_config(tmp_path, _camera(id="quiet", zones=[]), _camera(zones=[quick, truck])))
     assert [c.id for c in cfg.cameras] == ["quiet", "gate-3"]
     warnings = [r.getMessage() for r in caplog.records]

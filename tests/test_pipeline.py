@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xuncha.config.worker import FixtureSetting, WorkerConfig, resolve_config
 from xuncha.pipeline.camera import CameraPipeline, fixtures_px
-from xuncha.settings import FixtureSetting, WorkerConfig, resolve_config
 from xuncha.types import Detection, Frame
 
 WHOLE = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]

@@ -16,12 +16,12 @@ from review_support import Clock, add_users, database, login, make_event, review
 from sqlalchemy import select
 
 from xuncha.clues.dispatch import VERDICT_NAMES, RecheckResult
+from xuncha.config.worker import FixtureSetting
 from xuncha.review.app import create_app
 from xuncha.review.config import DispatchSettings
 from xuncha.review.db import Case, Clue, Decision, FixtureRow, OutboxMessage
 from xuncha.review.handling import apply_result
 from xuncha.review.intake import ingest
-from xuncha.settings import FixtureSetting
 from xuncha.taxonomy import load_taxonomy
 
 

@@ -18,8 +18,8 @@ import pytest
 from conftest import shared_file
 from rtsp_server import RtspServer, looped_copy, missing_requirements, still_clip
 
+from xuncha.health.monitor import HealthMonitor
 from xuncha.streams.backoff import Backoff
-from xuncha.streams.health import HealthMonitor
 from xuncha.streams.rtsp import RtspSource
 
 FOOTAGE = ("indoor_people_standing", "carpark_topdown", "shopping_street")

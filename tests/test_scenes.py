@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from xuncha.categorize import Candidate, exclusive_first, one_per_object, rank
+from xuncha.config.worker import load_worker_config
 from xuncha.confirm import ConfirmParams
-from xuncha.settings import load_worker_config
 from xuncha.taxonomy import load_taxonomy
 from xuncha.types import Detection
 from xuncha.zones import Zone, ZoneMatcher, ZoneSet

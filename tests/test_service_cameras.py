@@ -21,11 +21,11 @@ from conftest import shared_file
 from review_support import LiveServer, add_users, database, review_config
 from test_worker_live import free_port, get, wait_for
 
+from xuncha.config.worker import WorkerConfig
 from xuncha.review.app import create_app
 from xuncha.review.cameras import CameraFields, save_camera, save_zone_set
 from xuncha.review.db import ReferencePicture, utcnow
 from xuncha.service_cameras import ServiceCameras
-from xuncha.settings import WorkerConfig
 from xuncha.taxonomy import load_taxonomy
 from xuncha.types import Detection, Frame
 from xuncha.zones.match import Candidate

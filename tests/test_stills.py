@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import REPO, shared_file
 
-from xuncha.settings import WorkerConfig, resolve_config
+from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.streams.errors import StreamError
 from xuncha.streams.stills import Still, StillsError, StillsSource, order_stills, parse_still_time, thin
 from xuncha.types import Frame

@@ -8,7 +8,7 @@ import yaml
 from conftest import REPO
 from shapely.geometry import Point, Polygon
 
-from xuncha.settings import WorkerConfig, resolve_config
+from xuncha.config.worker import WorkerConfig, resolve_config
 
 TRUTH = REPO / "bench" / "scenarios" / "street" / "verkada_street_dev.truth.yaml"
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import shared_file
 
 from xuncha.config import ConfigError
-from xuncha.settings import WorkerConfig, resolve_config
+from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.text.patterns import phone_numbers
 from xuncha.text.stage import OcrLine, TextParams, TextStage, group_lines
 from xuncha.zones.model import TextPattern
@@ -50,7 +50,7 @@ def test_text_pattern_needs_a_text_label() -> None:
 
 
 def test_text_rule_without_ocr_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("xuncha.settings.ocr_available", lambda: False)
+    monkeypatch.setattr("xuncha.config.worker.ocr_available", lambda: False)
     other = cfg([{"category": "0507", "labels": ["static_object"]}])
     resolve_config(other, tmp_path, "w.yaml")  # no text rule: no OCR needed
     posters = cfg([{"category": "0201", "labels": ["phone_number"]}])

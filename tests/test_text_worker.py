@@ -10,7 +10,7 @@ import cv2
 import pytest
 from conftest import shared_file
 
-from xuncha.settings import WorkerConfig, resolve_config
+from xuncha.config.worker import WorkerConfig, resolve_config
 
 SUDDEN = ["办证刻章", "13912345678"]  # pasted at 30 s, characters 17 px high
 FROM_START = ["疏通下水道", "诚信快速保密", "15807301234"]  # on the wall in the first sample: reference text

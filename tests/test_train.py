@@ -7,11 +7,13 @@ import shutil
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 import yaml
 from conftest import shared_file
 
+import xuncha
 from xuncha.cli import main
 from xuncha.detector.cards import load_detector
 
@@ -31,7 +33,7 @@ def test_converted_weights_reproduce_the_onnx_detections(model: str, least: int,
     path = shared_file(f"models/{model}")
     frame = frame_at(shared_file("footage/shopping_street.mp4"), 1.0)
     photos = sorted(shared_file("datasets/street_trashbags/train/images").iterdir())[::20]
-    result = convert(path, photos, frame, tmp_path / "init.pt")
+    result = convert(path, photos, [frame], tmp_path / "init.pt")
     assert result.ok and result.matched >= least and result.mean_iou > 0.95, result
     assert (tmp_path / "init.pt").stat().st_size > 1_000_000
     # BatchNorm carries real statistics now (identity BatchNorm would not train), yet the detections held.
@@ -40,6 +42,20 @@ def test_converted_weights_reproduce_the_onnx_detections(model: str, least: int,
     model = torch.load(tmp_path / "init.pt", weights_only=False)["model"]
     variances = [float(m.running_var.mean()) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert variances and sum(abs(v - 1) > 0.1 for v in variances) > 0.75 * len(variances)
+
+
+def test_a_trained_one_class_model_converts_to_continue_training(tmp_path: Path) -> None:
+    """The shipped garbage model keeps COCO's class-branch width with one class; checked on bag photos."""
+    from xuncha.train.convert import convert
+
+    photos = sorted(shared_file("datasets/street_trashbags/train/images").iterdir())[::25]
+    checks = [cv2.imread(str(p)) for p in photos[::3]]
+    result = convert(Path(xuncha.__file__).parent / "models" / "garbage.onnx", photos, checks, tmp_path / "init.pt")
+    assert result.ok and result.matched >= 5 and result.mean_iou > 0.95, result
+    import torch
+
+    head = torch.load(tmp_path / "init.pt", weights_only=False)["model"].model[-1]
+    assert head.nc == 1 and all(branch[-1].out_channels == 1 for branch in head.cv3)
 
 
 @pytest.fixture

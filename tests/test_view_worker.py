@@ -12,10 +12,10 @@ from conftest import shared_file
 from test_worker import BOX_ZONE, NO_DUMPING, camera, opened, run
 
 from xuncha.bench.viewclips import frames, lit, ramp, shifted, write_clip
+from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.metrics import WorkerMetrics
-from xuncha.settings import WorkerConfig, resolve_config
-from xuncha.viewcheck import ViewParams
-from xuncha.viewguard import ViewGuard
+from xuncha.view.check import ViewParams
+from xuncha.view.guard import ViewGuard
 from xuncha.worker import Worker
 
 

@@ -10,8 +10,8 @@ from conftest import shared_file
 
 from xuncha.bench.viewclips import frames, lit, ramp, shifted
 from xuncha.config import ConfigError
-from xuncha.settings import WorkerConfig, resolve_config
-from xuncha.viewcheck import Reference, ViewCheck, ViewParams, apply_affine
+from xuncha.config.worker import WorkerConfig, resolve_config
+from xuncha.view.check import Reference, ViewCheck, ViewParams, apply_affine
 
 STEP = 15  # two samples a second of the 29.97 fps clip
 

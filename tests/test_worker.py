@@ -11,7 +11,7 @@ from conftest import shared_file
 
 from xuncha.clues.broker import consume, embedded_broker_url
 from xuncha.clues.contracts import ClueEvent
-from xuncha.settings import WorkerConfig, resolve_config
+from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.taxonomy import DEFAULT_TAXONOMY
 from xuncha.types import Detection, iou
 from xuncha.worker import RunSummary, Worker
@@ -189,7 +189,7 @@ def test_config_errors_name_the_camera_and_zone(tmp_path: Path, bad: dict, messa
     import yaml
 
     from xuncha.config import ConfigError
-    from xuncha.settings import load_worker_config
+    from xuncha.config.worker import load_worker_config
 
     cam = {"id": "cam-x", "source": "x.mp4", **bad}
     path = tmp_path / "worker.yaml"

@@ -14,7 +14,7 @@ import pytest
 from conftest import shared_file
 from rtsp_server import RtspServer, looped_copy, missing_requirements
 
-from xuncha.settings import WorkerConfig, resolve_config
+from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.worker import Worker
 
 PASSWORD = "s3cret-Pa55"

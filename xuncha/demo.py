@@ -9,10 +9,10 @@ import threading
 from pathlib import Path
 
 from xuncha.clues.contracts import ClueEvent
+from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.demo_clip import render_demo_clip
 from xuncha.detector.cards import find_card, resolve_file
 from xuncha.detector.onnx import ModelError
-from xuncha.settings import WorkerConfig, resolve_config
 from xuncha.worker import Worker
 
 log = logging.getLogger("xuncha.demo")

@@ -23,7 +23,7 @@ from xuncha.text.ocr import ocr_available
 from xuncha.text.patterns import TEXT_LABELS
 
 if TYPE_CHECKING:
-    from xuncha.settings import WorkerConfig
+    from xuncha.config.worker import WorkerConfig
 
 
 def stationary_labels(cfg: WorkerConfig) -> set[str]:

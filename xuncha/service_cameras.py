@@ -32,9 +32,9 @@ import cv2
 
 from xuncha.categorize import Candidate
 from xuncha.config import ConfigError, validate
+from xuncha.config.worker import CameraConfig, WorkerConfig
 from xuncha.fileio import write_atomic
 from xuncha.redact import mask_url
-from xuncha.settings import CameraConfig, WorkerConfig
 from xuncha.taxonomy import Taxonomy
 from xuncha.types import Detection, Frame
 from xuncha.zones.model import check_zone_set

@@ -31,12 +31,13 @@ from xuncha.clues.contracts import (
     ModelChecksum,
 )
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.config.worker import CameraConfig, FixtureSetting, WorkerConfig
 from xuncha.confirm import Transition, Violation
 from xuncha.detector.cards import load_detector
 from xuncha.detector.onnx import OnnxDetector
 from xuncha.detector.pool import DetectorPool, default_parallel
 from xuncha.detector.stationary import MODEL_NAME as STATIONARY_MODEL
-from xuncha.health_report import PROBLEMS, HealthReporter, camera_entry
+from xuncha.health.report import PROBLEMS, HealthReporter, camera_entry
 from xuncha.leases import LeaseStore
 from xuncha.metrics import WorkerMetrics
 from xuncha.pipeline.camera import CameraPipeline
@@ -45,7 +46,6 @@ from xuncha.pipeline.evidence import render_evidence
 from xuncha.recheck.desk import RecheckDesk
 from xuncha.redact import mask_url
 from xuncha.service_cameras import SampleObserver
-from xuncha.settings import CameraConfig, FixtureSetting, WorkerConfig
 from xuncha.streams.errors import StreamError
 from xuncha.streams.feed import Feed, paced
 from xuncha.streams.file import FileSource
@@ -55,7 +55,7 @@ from xuncha.taxonomy import Taxonomy
 from xuncha.text.ocr import RapidOcr
 from xuncha.text.stage import OCR_MODEL, OcrLine
 from xuncha.types import Detection, Frame
-from xuncha.viewguard import ViewGuard
+from xuncha.view.guard import ViewGuard
 from xuncha.zones.match import zone_polygon_px
 from xuncha.zones.model import Zone
 from xuncha.zones.regions import Place, RegionIndex, resolve_place

@@ -11,7 +11,8 @@ from xuncha.bench.precision import SHARED_DATA
 
 def _scenarios(args: argparse.Namespace) -> int:
     from xuncha.taxonomy import load_taxonomy
-    from xuncha.train.composite import CutoutLibrary, compose, load_suite
+    from xuncha.train.composite import CutoutLibrary, compose
+    from xuncha.train.suite import load_suite
 
     taxonomy = load_taxonomy(None)
     cutouts = CutoutLibrary(args.data / "datasets" / "street_trashbags")

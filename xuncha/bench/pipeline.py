@@ -17,11 +17,11 @@ import numpy as np
 
 from xuncha.bench.baselines import Naive, Opened, TrackerDwell, XunchaConfirm
 from xuncha.categorize import Candidate
+from xuncha.config.worker import CameraConfig, WorkerConfig
 from xuncha.detector.cards import load_detector
 from xuncha.detector.onnx import OnnxDetector
 from xuncha.detector.stationary import StationaryObjectModel
 from xuncha.pipeline.camera import CameraPipeline
-from xuncha.settings import CameraConfig, WorkerConfig
 from xuncha.streams.file import FileSource
 from xuncha.taxonomy import Taxonomy
 from xuncha.text.ocr import RapidOcr

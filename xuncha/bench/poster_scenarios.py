@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from xuncha.bench.evaluate import Match
 from xuncha.bench.posters import paste, poster_quad, render_poster
 from xuncha.text.patterns import phone_numbers
-from xuncha.train.composite import START, BackgroundClip
+from xuncha.train.composite import BackgroundClip
+from xuncha.train.suite import START
 
 CATEGORY = {"poster": "0201", "banner": "0202"}
 CLIP_FPS = 5.0  # background clips are resampled to this before frames are picked

@@ -22,9 +22,10 @@ from xuncha.bench.poster_scenarios import (
     phone_reads,
     scenario_kind,
 )
-from xuncha.settings import load_worker_config
+from xuncha.config.worker import load_worker_config
 from xuncha.taxonomy import Taxonomy, load_taxonomy
-from xuncha.train.composite import START, CutoutLibrary, compose, load_suite
+from xuncha.train.composite import CutoutLibrary, compose
+from xuncha.train.suite import START, load_suite
 
 log = logging.getLogger("xuncha.bench")
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from xuncha.settings import WorkerConfig, resolve_config
+from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.worker import Worker
 
 FOOTAGE = ("sidewalk_bag_left.avi", "indoor_people_standing.mp4", "carpark_topdown.mp4", "shopping_street.mp4")

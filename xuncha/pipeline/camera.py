@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from xuncha.categorize import Candidate
+from xuncha.config.worker import CameraConfig, FixtureSetting
 from xuncha.confirm import Confirmer, ConfirmParams, Fixture, Transition
 from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.detector.stationary import StationaryObjectModel, StationaryParams
-from xuncha.settings import CameraConfig, FixtureSetting
 from xuncha.taxonomy import Taxonomy
 from xuncha.text.ocr import text_reference
 from xuncha.text.stage import Ocr, TextParams, TextStage
 from xuncha.types import Detection, Frame
-from xuncha.viewguard import ViewGuard
+from xuncha.view.guard import ViewGuard
 from xuncha.zones.match import ZoneMatcher
 
 

@@ -15,8 +15,8 @@ from xuncha.clues.contracts import (
     RegionRef,
     ZoneRef,
 )
+from xuncha.config.worker import CameraConfig
 from xuncha.confirm import Transition
-from xuncha.settings import CameraConfig
 from xuncha.taxonomy import Taxonomy
 from xuncha.text.patterns import phone_numbers
 from xuncha.zones.model import Zone

@@ -179,6 +179,19 @@ class Decision(Base):
     undone_at: Mapped[datetime | None]
 
 
+class Correction(Base):
+    """An operator's correction of a clue's box and/or category for the training export (框选更正 /
+    分类更正). Kept per clue beside its decisions, so an undo or a new decision keeps it; saving again
+    replaces it."""
+
+    __tablename__ = "corrections"
+    clue_id: Mapped[str] = mapped_column(ForeignKey("clues.id"), primary_key=True)
+    box: Mapped[list[Any] | None] = mapped_column(JSON, doc="x1, y1, x2, y2 in frame pixels, as clues.box")
+    category_code: Mapped[str | None] = mapped_column(String(limits.CATEGORY_CODE_CHARS), doc="A taxonomy code")
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    corrected_at: Mapped[datetime]
+
+
 class Case(Base):
     """A filed clue (立案) and what dispatch first reported back about it (every report: CaseReport)."""
 

@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from PIL import Image
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.review.db import ACCEPTED, REJECTED, Clue, Decision, User
+from xuncha.review.db import ACCEPTED, REJECTED, Clue, Correction, Decision, User
 from xuncha.review.export_plan import (
     VAL_FRACTION,
+    Corrected,
     Item,
     Reviewed,
     label_text,
@@ -61,11 +62,15 @@ class Exported:
 
 
 def reviewed(session: Session, filters: Filters, tz: ZoneInfo) -> list[Reviewed]:
-    """Clues with a standing (not undone) accept or reject decision, matching `filters`."""
+    """Clues with a standing (not undone) accept or reject decision, matching `filters`, with their
+    corrections (the category filter matches the corrected category where there is one)."""
+    corrector = aliased(User)
     q = (
-        select(Clue, Decision, User.username)
+        select(Clue, Decision, User.username, Correction, corrector.username)
         .join(Decision, Decision.clue_id == Clue.id)
         .join(User, User.id == Decision.user_id)
+        .outerjoin(Correction, Correction.clue_id == Clue.id)
+        .outerjoin(corrector, corrector.id == Correction.user_id)
         .where(Decision.undone_at.is_(None), Clue.status.in_((ACCEPTED, REJECTED)))
     )
     if filters.since is not None:
@@ -73,7 +78,7 @@ def reviewed(session: Session, filters: Filters, tz: ZoneInfo) -> list[Reviewed]
     if filters.camera_id is not None:
         q = q.where(Clue.camera_id == filters.camera_id)
     if filters.category_code is not None:
-        q = q.where(Decision.category_code == filters.category_code)
+        q = q.where(func.coalesce(Correction.category_code, Decision.category_code) == filters.category_code)
     return [
         Reviewed(
             clue_id=c.id,
@@ -89,8 +94,17 @@ def reviewed(session: Session, filters: Filters, tz: ZoneInfo) -> list[Reviewed]
             box=tuple(float(v) for v in c.box),  # type: ignore[arg-type]
             frame_size=(c.frame_w, c.frame_h),
             scene=(c.evidence or {}).get("scene", {}).get("path"),
+            correction=Corrected(
+                box=tuple(float(v) for v in k.box) if k.box else None,  # type: ignore[arg-type]
+                category_code=k.category_code,
+                by=by,
+                at=k.corrected_at,
+                reported_category=c.category_code,
+            )
+            if k is not None
+            else None,
         )
-        for c, d, username in session.execute(q)
+        for c, d, username, k, by in session.execute(q)
     ]
 
 

@@ -1,9 +1,10 @@
 """The pure core of `xuncha review export-dataset`: which reviewed clues, which split, which label.
 
-A filed clue (立案) becomes an image labelled with its box and the class of its filed category; a
-rejected clue (不立案) becomes a background image (empty label file) whose box is a hard negative in
-the manifest. The split is a hash of camera id + local day of the sighting, never random: frames of
-one camera on one day are near-duplicates, and one side each keeps them from leaking into val.
+A filed clue (立案) becomes an image labelled with its box and the class of its filed category (an
+operator's correction, 框选更正 / 分类更正, replaces either, and the manifest keeps both); a rejected
+clue (不立案) becomes a background image (empty label file) whose box is a hard negative in the manifest.
+The split is a hash of camera id + local day of the sighting, never random: frames of one camera on
+one day are near-duplicates, and one side each keeps them from leaking into val.
 
 >>> split_of("cam-1", date(2024, 5, 1), 0.2) == split_of("cam-1", date(2024, 5, 1), 0.2)
 True
@@ -27,6 +28,17 @@ VAL_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
+class Corrected:
+    """An operator's correction of the clue (框选更正 / 分类更正): what the export labels it with."""
+
+    box: tuple[float, float, float, float] | None  # pixels of the clue's frame, like Reviewed.box
+    category_code: str | None
+    by: str
+    at: datetime
+    reported_category: str  # what the worker reported: the original the manifest names
+
+
+@dataclass(frozen=True)
 class Reviewed:
     """One reviewed clue with its standing decision, as read from the review database."""
 
@@ -43,6 +55,17 @@ class Reviewed:
     box: tuple[float, float, float, float]  # pixels of the frame the worker saw
     frame_size: tuple[int, int]  # (width, height) of that frame
     scene: str | None  # evidence store path of the scene picture, None without evidence
+    correction: Corrected | None = None
+
+    @property
+    def label_category(self) -> str:
+        """The category the export uses: the corrected one, else the decided one."""
+        return (self.correction and self.correction.category_code) or self.category_code
+
+    @property
+    def label_box(self) -> tuple[float, float, float, float]:
+        """The box the export uses (frame pixels): the corrected one, else the worker's."""
+        return (self.correction and self.correction.box) or self.box
 
 
 @dataclass(frozen=True)
@@ -98,8 +121,8 @@ def standing(rows: Iterable[Reviewed]) -> list[Reviewed]:
 
 
 def class_names(rows: Iterable[Reviewed]) -> list[str]:
-    """The classes of the export: the filed categories' codes, sorted (stable across exports)."""
-    return sorted({r.category_code for r in rows if r.accepted})
+    """The classes of the export: the filed (or corrected) categories' codes, sorted (stable across exports)."""
+    return sorted({r.label_category for r in rows if r.accepted})
 
 
 def plan(rows: Iterable[Reviewed], tz: ZoneInfo, val_fraction: float = VAL_FRACTION) -> tuple[list[Item], list[str]]:
@@ -110,11 +133,11 @@ def plan(rows: Iterable[Reviewed], tz: ZoneInfo, val_fraction: float = VAL_FRACT
     items = []
     for r in clues:
         try:
-            box, problem = yolo_box(r.box, r.frame_size), None
+            box, problem = yolo_box(r.label_box, r.frame_size), None
         except ValueError as e:
             box, problem = None, str(e)
         split = split_of(r.camera_id, r.first_seen.astimezone(tz).date(), val_fraction)
-        items.append(Item(r, split, index[r.category_code] if r.accepted else None, box, problem))
+        items.append(Item(r, split, index[r.label_category] if r.accepted else None, box, problem))
     return items, names
 
 
@@ -135,7 +158,7 @@ def manifest_record(
         "clue_id": c.clue_id,
         "camera_id": c.camera_id,
         "decision": "filed" if c.accepted else "rejected",
-        "category": c.category_code,
+        "category": c.label_category,
         "class": item.cls,
         "reason": c.reason_code,
         "reason_text": c.reason_text,
@@ -149,4 +172,27 @@ def manifest_record(
         "hard_negative": None if c.accepted else box_px,
         "box_norm": list(item.box) if item.box else None,
         "skipped": skipped,
+        "correction": _correction_record(c, tz),
+    }
+
+
+def _norm(box: Sequence[float], frame_size: Sequence[int]) -> list[float] | None:
+    try:
+        return list(yolo_box(box, frame_size))
+    except ValueError:
+        return None  # the worker's box outside its frame: the correction is what makes it usable
+
+
+def _correction_record(c: Reviewed, tz: ZoneInfo) -> dict[str, Any] | None:
+    """Original and corrected category and box (YOLO cx, cy, w, h like `box_norm`), who and when."""
+    k = c.correction
+    if k is None:
+        return None
+    return {
+        "category": {"original": k.reported_category, "corrected": k.category_code} if k.category_code else None,
+        "box_norm": {"original": _norm(c.box, c.frame_size), "corrected": _norm(k.box, c.frame_size)}
+        if k.box
+        else None,
+        "by": k.by,
+        "at": k.at.astimezone(tz).isoformat(),
     }

@@ -28,7 +28,7 @@ from xuncha.review.db import CameraRow, CameraStateChange, Clue, ReferencePictur
 from xuncha.review.deps import Admin, page, require
 from xuncha.review.deps import state as st
 from xuncha.review.health import STATES, CameraStatus, HealthBoard, camera_rows
-from xuncha.viewcheck import shift_zone_set
+from xuncha.view.check import shift_zone_set
 from xuncha.zones.editor import ZoneSetInvalid
 
 

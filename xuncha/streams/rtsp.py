@@ -26,10 +26,10 @@ from typing import Literal
 import av
 import av.container
 
+from xuncha.health.monitor import CameraHealth, HealthMonitor
 from xuncha.redact import mask_url
 from xuncha.streams.backoff import Backoff
 from xuncha.streams.errors import StreamError
-from xuncha.streams.health import CameraHealth, HealthMonitor
 from xuncha.types import Frame
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from xuncha.text.stage import OcrLine
-from xuncha.viewguard import load_reference
+from xuncha.view.guard import load_reference
 from xuncha.zones.model import ZoneSet
 
 log = logging.getLogger("xuncha.text")

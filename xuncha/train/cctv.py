@@ -29,18 +29,8 @@ import cv2
 import numpy as np
 
 from xuncha.config import ConfigError
-from xuncha.train.composite import (
-    Background,
-    BackgroundClip,
-    CutoutLibrary,
-    ObjectSpec,
-    Placement,
-    ScenarioSpec,
-    SizeRef,
-    compose_frame,
-    make_sprite,
-    visible_box,
-)
+from xuncha.train.composite import BackgroundClip, CutoutLibrary, compose_frame, make_sprite, visible_box
+from xuncha.train.suite import Background, ObjectSpec, Placement, ScenarioSpec, SizeRef
 
 Use = Literal["train", "test"]
 SAMPLE_FPS = 2.0  # background frames taken per second of a segment

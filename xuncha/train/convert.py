@@ -79,8 +79,8 @@ def build(path: Path) -> Converted:
     architecture = _architecture(meta, path)
     names = eval_names(meta.get("names", "{}"))
     imgsz = int(re.findall(r"\d+", meta.get("imgsz", "640"))[0])
-    model = DetectionModel(architecture, nc=len(names), verbose=False)
     weights = onnx_weights(path)
+    model = _model_for(DetectionModel, architecture, len(names), weights)
     used = set()
     with torch.no_grad():
         for name, module in model.model.named_modules(prefix="model"):
@@ -105,6 +105,27 @@ def build(path: Path) -> Converted:
         raise ModelError(f"{path}: {len(unused)} weights fit no layer of {architecture} (first: {unused[0]})")
     model.names = names
     return Converted(model.eval(), architecture, names, imgsz)
+
+
+def _model_for(detection_model: type, architecture: str, nc: int, weights: dict[str, np.ndarray]) -> nn.Module:
+    """The architecture with `nc` classes and a class branch as wide as the one in `weights`.
+
+    Ultralytics sizes the class branch from the class count it was built with; a model fine-tuned
+    from COCO weights keeps COCO's width (80) with one class, which `nc=1` alone would not rebuild.
+    """
+    model = detection_model(architecture, nc=nc, verbose=False)
+    head = model.model[-1]
+    final = f"model.{len(model.model) - 1}.cv3.0.2.weight"  # the last 1x1 convolution of the class branch
+    if final not in weights or weights[final].shape[1] == head.cv3[0][-1].in_channels:
+        return model
+    width = int(weights[final].shape[1])
+    model = detection_model(architecture, nc=width, verbose=False)
+    head = model.model[-1]
+    for branch in head.cv3:
+        branch[-1] = nn.Conv2d(width, nc, 1)
+    head.nc, head.no = nc, nc + head.reg_max * 4
+    model.nc = model.yaml["nc"] = nc
+    return model
 
 
 def eval_names(raw: str) -> dict[int, str]:
@@ -193,6 +214,13 @@ class Agreement:
     def ok(self) -> bool:
         return self.onnx_detections > 0 and self.matched >= 0.9 * self.onnx_detections and self.mean_iou >= 0.9
 
+    @staticmethod
+    def total(parts: Sequence[Agreement]) -> Agreement:
+        """The agreement over several images (mean IoU over all matched detections)."""
+        matched = sum(p.matched for p in parts)
+        iou = sum(p.mean_iou * p.matched for p in parts) / matched if matched else 0.0
+        return Agreement(sum(p.onnx_detections for p in parts), matched, iou)
+
 
 def agreement(reference: list[Detection], converted: list[Detection]) -> Agreement:
     """ONNX detections matched by a converted one of the same label (greedy, best IoU >= 0.5)."""
@@ -208,8 +236,11 @@ def agreement(reference: list[Detection], converted: list[Detection]) -> Agreeme
     return Agreement(len(reference), len(ious), float(np.mean(ious)) if ious else 0.0)
 
 
-def convert(path: Path, calibration: Sequence[Path], check_image: np.ndarray, out: Path) -> Agreement:
-    """Convert `path`, re-estimate BatchNorm on `calibration`, check it on `check_image`, save an Ultralytics .pt.
+def convert(path: Path, calibration: Sequence[Path], check_images: Sequence[np.ndarray], out: Path) -> Agreement:
+    """Convert `path`, re-estimate BatchNorm on `calibration`, check it on `check_images`, save an Ultralytics .pt.
+
+    The check counts every ONNX detection on all `check_images`: give images on which the model
+    detects something (a street frame for a COCO model, training photos for a garbage model).
 
     Raises ModelError when the converted model does not reproduce the ONNX model's detections.
     """
@@ -220,7 +251,9 @@ def convert(path: Path, calibration: Sequence[Path], check_image: np.ndarray, ou
     detector = OnnxDetector(path, conf=0.25)
     conv = build(path)
     reestimate_batchnorm(conv.model, calibration_batches(detector, calibration))
-    result = agreement(detector.detect_one(check_image), torch_detections(conv.model, detector, check_image))
+    result = Agreement.total(
+        [agreement(detector.detect_one(im), torch_detections(conv.model, detector, im)) for im in check_images]
+    )
     if not result.ok:
         raise ModelError(
             f"{path}: the converted model does not reproduce the ONNX model's detections: "

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from xuncha.config import ConfigError
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 ARCH_YAML = {"yolov8n": "yolov8n.yaml", "yolo11n": "yolo11n.yaml"}
 CHECK_FRAME = ("shopping_street.mp4", 1.0)  # the real frame the converted weights are checked on
 CALIBRATION_IMAGES = 48
+CHECK_PHOTOS = 8
 
 
 @dataclass
@@ -156,7 +158,9 @@ class Run:
         frame = _frame_at(footage / CHECK_FRAME[0], CHECK_FRAME[1])
         train_images = sorted((self.folder / "data" / "train" / "images").iterdir())
         calibration = train_images[:: max(1, len(train_images) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
-        result = convert(Path(o.weights), calibration, frame, out)
+        # A street frame checks COCO weights; a few training photos check a trained garbage model's.
+        checks = [frame, *(cv2.imread(str(p)) for p in calibration[:: max(1, len(calibration) // CHECK_PHOTOS)])]
+        result = convert(Path(o.weights), calibration, checks, out)
         (self.folder / "convert.json").write_text(json.dumps(asdict(result), indent=1))
         log.info(
             "converted %s: %d of %d ONNX detections reproduced, mean IoU %.3f",

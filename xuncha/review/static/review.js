@@ -142,6 +142,7 @@ function render() {
   if (![...cat.options].some((o) => o.value === c.category.code)) cat.add(new Option(`${c.category.code} ${c.category.name}`, c.category.code));
   cat.value = c.category.code;
   $("reason-text").value = "";
+  showFix(c);
   const next = queue[cur + 1]; // warm the cache: the next clue's pictures are there when it shows
   if (next && next.evidence) for (const e of Object.values(next.evidence)) if (!e.missing) new Image().src = e.url;
 }
@@ -157,6 +158,7 @@ async function decide(kind, body, label) {
   if (!c || busy) return;
   busy = true;
   try {
+    if (fixPending()) await saveFix(); // a drawn box or chosen category is not lost by deciding
     await api("POST", `/api/clues/${encodeURIComponent(c.id)}/${kind}`, body);
     decided.add(c.id);
     last = {id: c.id, label};
@@ -177,7 +179,7 @@ async function decide(kind, body, label) {
 function accept() {
   const c = queue[cur];
   if (!c) return;
-  const code = $("category").value;
+  const code = (fixPending() && $("fix-category").value) || $("category").value; // an unsaved 分类更正 too
   decide("accept", code && code !== c.category.code ? {category: code} : {}, "已立案");
 }
 
@@ -231,6 +233,122 @@ function toggleZoom() {
   if (img.complete && img.naturalWidth) center(); else img.onload = center;
 }
 
+// Corrections (框选更正 / 分类更正): a box dragged on the scene picture (fractions of it, as box_norm)
+// and/or another category, saved beside the decision for the training export.
+let fix = {clueId: null, saved: null, box: null, drawing: false, start: null};
+
+function fixPending() {
+  const c = queue[cur];
+  const code = $("fix-category").value;
+  return !!c && c.id === fix.clueId && (!!fix.box || code !== ((fix.saved && fix.saved.category && fix.saved.category.code) || ""));
+}
+
+function drawFixBox(b) {
+  const el = $("fix-box");
+  el.hidden = !b;
+  if (!b) return;
+  const pct = (v) => `${(v * 100).toFixed(3)}%`;
+  Object.assign(el.style, {left: pct(b[0]), top: pct(b[1]), width: pct(b[2] - b[0]), height: pct(b[3] - b[1])});
+}
+
+function setDrawing(on) {
+  fix.drawing = on;
+  fix.start = null;
+  $("btn-draw").classList.toggle("on", on);
+  $("scene").closest("figure").classList.toggle("drawing", on);
+}
+
+function showFixStatus() {
+  const k = fix.saved;
+  const st = $("fix-status");
+  st.classList.toggle("done", !!k);
+  if (!k) { st.textContent = fix.box ? "已画新框，未保存" : "未更正"; return; }
+  const parts = [];
+  if (k.category) parts.push(`类别 ${k.category.code} ${k.category.name}`);
+  if (k.box_norm) parts.push("目标框已重画");
+  st.textContent = `已更正：${parts.join("；")}（${k.by} ${fmtTime(k.at)}）` + (fix.box ? "；新框未保存" : "");
+}
+
+function applyFix() {
+  const k = fix.saved;
+  $("fix-category").value = k && k.category ? k.category.code : "";
+  if (k && k.category) $("category").value = k.category.code; // 立案 files the corrected category
+  drawFixBox(fix.box || (k && k.box_norm));
+  showFixStatus();
+}
+
+function showFix(c) {
+  if (c.id === fix.clueId) { // a list refresh: keep what is being drawn or chosen
+    if (fix.saved && fix.saved.category) $("category").value = fix.saved.category.code;
+    return;
+  }
+  fix = {clueId: c.id, saved: null, box: null, drawing: false, start: null};
+  setDrawing(false);
+  applyFix();
+  $("fix-status").textContent = "…";
+  api("GET", `/api/clues/${encodeURIComponent(c.id)}/correction`).then((data) => {
+    if (fix.clueId !== c.id) return; // the operator moved on
+    fix.saved = data.correction;
+    applyFix();
+  }).catch((e) => toast(e.message, true));
+}
+
+async function saveFix() {
+  const c = queue[cur];
+  if (!c || c.id !== fix.clueId) return;
+  const box = fix.box || (fix.saved && fix.saved.box_norm) || null;
+  const category = $("fix-category").value || null;
+  const data = await api("POST", `/api/clues/${encodeURIComponent(c.id)}/correction`, {box_norm: box, category});
+  if (fix.clueId !== c.id) return;
+  fix.saved = data.correction;
+  fix.box = null;
+  setDrawing(false);
+  applyFix();
+  toast("已保存更正");
+}
+
+async function clearFix() {
+  const c = queue[cur];
+  if (!c || c.id !== fix.clueId) return;
+  await api("DELETE", `/api/clues/${encodeURIComponent(c.id)}/correction`);
+  fix.saved = null;
+  fix.box = null;
+  setDrawing(false);
+  applyFix();
+  $("category").value = c.category.code;
+  toast("已清除更正");
+}
+
+function scenePoint(e) {
+  const r = $("scene").getBoundingClientRect();
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+  return [clamp((e.clientX - r.left) / r.width), clamp((e.clientY - r.top) / r.height)];
+}
+
+$("scene").addEventListener("mousedown", (e) => {
+  if (!fix.drawing || e.button !== 0) return;
+  e.preventDefault();
+  fix.start = scenePoint(e);
+});
+window.addEventListener("mousemove", (e) => {
+  if (!fix.start) return;
+  const [x, y] = scenePoint(e);
+  const [sx, sy] = fix.start;
+  fix.box = [Math.min(sx, x), Math.min(sy, y), Math.max(sx, x), Math.max(sy, y)];
+  drawFixBox(fix.box);
+});
+window.addEventListener("mouseup", () => {
+  if (!fix.start) return;
+  fix.start = null;
+  const b = fix.box;
+  if (b && (b[2] - b[0] < 0.005 || b[3] - b[1] < 0.005)) fix.box = null; // a click, not a box
+  drawFixBox(fix.box || (fix.saved && fix.saved.box_norm));
+  showFixStatus();
+});
+$("btn-draw").addEventListener("click", () => setDrawing(!fix.drawing));
+$("btn-fix-save").addEventListener("click", () => saveFix().catch((e) => toast(e.message, true)));
+$("btn-fix-clear").addEventListener("click", () => clearFix().catch((e) => toast(e.message, true)));
+
 document.addEventListener("keydown", (e) => {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   const tag = e.target.tagName;
@@ -260,7 +378,7 @@ document.addEventListener("keydown", (e) => {
 
 $("btn-accept").addEventListener("click", accept);
 $("btn-undo").addEventListener("click", undo);
-$("scene").addEventListener("click", toggleZoom);
+$("scene").addEventListener("click", () => { if (!fix.drawing) toggleZoom(); });
 $("zoom").addEventListener("click", toggleZoom);
 document.querySelectorAll("#reasons button").forEach((b, i) => b.addEventListener("click", () => reject(i)));
 document.querySelectorAll("select[data-filter], #order").forEach((s) => s.addEventListener("change", () => {

@@ -18,7 +18,7 @@ from prometheus_client import Gauge
 
 from xuncha.redact import mask_url
 from xuncha.types import Frame
-from xuncha.viewcheck import ViewCheck, ViewParams, ViewStatus
+from xuncha.view.check import ViewCheck, ViewParams, ViewStatus
 
 log = logging.getLogger("xuncha.view")
 

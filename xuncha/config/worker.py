@@ -23,7 +23,7 @@ from xuncha.recheck.core import RecheckParams
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 from xuncha.text.ocr import ocr_available
 from xuncha.text.stage import TextParams
-from xuncha.viewcheck import FRACTIONS, ViewParams
+from xuncha.view.check import FRACTIONS, ViewParams
 from xuncha.zones.model import ZoneSet, check_zone_set
 from xuncha.zones.regions import Region
 

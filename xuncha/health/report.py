@@ -9,9 +9,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from xuncha.settings import CameraConfig
-from xuncha.streams.health import CameraHealth
-from xuncha.viewguard import ViewGuard
+from xuncha.config.worker import CameraConfig
+from xuncha.health.monitor import CameraHealth
+from xuncha.view.guard import ViewGuard
 from xuncha.zones.regions import Region
 
 log = logging.getLogger("xuncha.health")
