@@ -5,16 +5,16 @@ GET /api/clues/{clue_id}/correction (the clue's correction, or null), POST (save
 """
 
 # No `from __future__ import annotations`: FastAPI must see the routes' Annotated dependencies evaluated.
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from xuncha.review import corrections
-from xuncha.review.auth import Principal
 from xuncha.review.db import Clue, Correction, User
+from xuncha.review.deps import Reviewer
+from xuncha.review.deps import state as st
 
 
 class CorrectionBody(BaseModel):
@@ -24,13 +24,8 @@ class CorrectionBody(BaseModel):
     category: str | None = Field(None, max_length=16, description="Corrected category code; empty keeps it")
 
 
-def correction_router(reviewer: Callable[..., Principal]) -> APIRouter:
-    """The routes, guarded by `reviewer`: the dependency the decision routes use."""
+def make_router() -> APIRouter:
     router = APIRouter(tags=["corrections"])
-    Reviewer = Annotated[Principal, Depends(reviewer)]
-
-    def st(request: Request) -> Any:
-        return request.app.state.review
 
     def clue_or_404(s: Any, clue_id: str) -> Clue:
         clue = s.get(Clue, clue_id)

@@ -5,23 +5,19 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from xuncha.reports import charts, query, xlsx
-from xuncha.review.auth import Principal
+from xuncha.review.deps import Reviewer, page
+from xuncha.review.deps import state as st
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PeriodKind = Literal["day", "week"]
 
 
-def add_report_routes(
-    app: FastAPI, require: Callable[..., Callable[..., Principal]], page: Callable[..., Response]
-) -> None:
-    Reviewer = Annotated[Principal, Depends(require("operator", "admin"))]
-
-    def st(request: Request) -> Any:
-        return request.app.state.review
+def make_router() -> APIRouter:
+    router = APIRouter(tags=["reports"])
 
     def period(request: Request, day: str | None, kind: PeriodKind, default_back: int) -> query.Period:
         tz = ZoneInfo(st(request).cfg.timezone)
@@ -48,7 +44,7 @@ def add_report_routes(
             rates = {by: query.filing_rates(s, p, by) for by in ("category", "camera")}
         return hot, esc, rates
 
-    @app.get("/reports/daily")
+    @router.get("/reports/daily")
     def daily_page(
         request: Request, who: Reviewer, date: str | None = None, period: Annotated[PeriodKind, Query()] = "day"
     ) -> Response:
@@ -58,7 +54,7 @@ def add_report_routes(
         )
         return page(request, "report_daily.html", who, r=r, kind=period, chart=chart)
 
-    @app.get("/reports/daily.xlsx")
+    @router.get("/reports/daily.xlsx")
     def daily_xlsx(
         request: Request, who: Reviewer, date: str | None = None, period: Annotated[PeriodKind, Query()] = "day"
     ) -> Response:
@@ -68,7 +64,7 @@ def add_report_routes(
             xlsx.ranking_xlsx(r), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
 
-    @app.get("/reports/weekly")
+    @router.get("/reports/weekly")
     def weekly_page(
         request: Request, who: Reviewer, date: str | None = None, period: Annotated[PeriodKind, Query()] = "week"
     ) -> Response:
@@ -97,7 +93,7 @@ def add_report_routes(
             ),
         )
 
-    @app.get("/reports/weekly.xlsx")
+    @router.get("/reports/weekly.xlsx")
     def weekly_xlsx(
         request: Request, who: Reviewer, date: str | None = None, period: Annotated[PeriodKind, Query()] = "week"
     ) -> Response:
@@ -108,3 +104,5 @@ def add_report_routes(
             media_type=XLSX,
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
+
+    return router

@@ -8,14 +8,13 @@ sends that view as the camera's reference picture, which the view check uses fro
 """
 
 # No `from __future__ import annotations`: FastAPI must see the routes' Annotated dependencies evaluated.
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -23,9 +22,11 @@ from sqlalchemy import func, select
 from xuncha.clues import limits
 from xuncha.review import cameras, health_store
 from xuncha.review.auth import Principal
-from xuncha.review.camera_api import _refused as refused
+from xuncha.review.camera_routes import _refused as refused
 from xuncha.review.cameras import RegistryError
 from xuncha.review.db import CameraRow, CameraStateChange, Clue, ReferencePicture
+from xuncha.review.deps import Admin, page, require
+from xuncha.review.deps import state as st
 from xuncha.review.health import STATES, CameraStatus, HealthBoard, camera_rows
 from xuncha.view.check import shift_zone_set
 from xuncha.zones.editor import ZoneSetInvalid
@@ -35,12 +36,8 @@ class WorkerHealth(BaseModel):
     cameras: dict[str, dict[str, Any]] = Field(description="Camera id -> the worker's /health entry")
 
 
-def add_health_routes(
-    app: FastAPI,
-    require: Callable[..., Callable[..., Principal]],
-    page: Callable[..., Response],
-) -> None:
-    Admin = Annotated[Principal, Depends(require("admin"))]
+def make_router() -> APIRouter:
+    router = APIRouter(tags=["camera health"])
     Viewer = Annotated[Principal, Depends(require("admin", "operator"))]
     WorkerToken = Annotated[Principal, Depends(require("worker"))]
     board = HealthBoard()
@@ -52,9 +49,6 @@ def add_health_routes(
             with st(request).sessions() as s:
                 board.load(health_store.load(s))
             loaded = True
-
-    def st(request: Request) -> Any:
-        return request.app.state.review
 
     def change(c: CameraStateChange) -> dict[str, Any]:
         zh = {k: v[0] for k, v in STATES.items()}
@@ -98,7 +92,7 @@ def add_health_routes(
             )
         return camera_rows(reports, pending, registered, today, now, region or None, thumbnails, changes)
 
-    @app.post("/api/worker/health")
+    @router.post("/api/worker/health")
     def worker_health(request: Request, who: WorkerToken, body: WorkerHealth) -> dict[str, Any]:
         if long := [cid for cid in body.cameras if len(cid) > limits.ID_CHARS]:
             raise HTTPException(422, f"点位编号超过 {limits.ID_CHARS} 个字符：{long[0][:80]}")
@@ -108,7 +102,7 @@ def add_health_routes(
             health_store.save(s, who.name, body.cameras, now)
         return {"accept_view": board.report(who.name, body.cameras, now)}
 
-    @app.get("/camera-health")
+    @router.get("/camera-health")
     def health_page(request: Request, who: Viewer, region: str = "") -> Response:
         shown = rows(request, region)
         everything = rows(request, None)
@@ -121,7 +115,7 @@ def add_health_routes(
             request, "camera_health.html", who, rows=shown, regions=regions, region=region, counts=counts, tz=tz
         )
 
-    @app.get("/api/camera-health")
+    @router.get("/api/camera-health")
     def health_json(request: Request, who: Viewer, region: str = "") -> list[dict[str, Any]]:
         return [asdict(r) | {"state_zh": r.state_zh} for r in rows(request, region)]
 
@@ -133,7 +127,7 @@ def add_health_routes(
             raise HTTPException(409, f"点位 {camera_id} 当前没有视角变化告警")
         return view
 
-    @app.post("/api/cameras/{camera_id}/view/shift")
+    @router.post("/api/cameras/{camera_id}/view/shift")
     def shift_zones(request: Request, who: Admin, camera_id: str) -> Response:
         """Save the camera's zones moved by the suggested shift as a new version, then confirm the view."""
         suggestion = alarm(request, camera_id).get("suggestion")
@@ -164,7 +158,7 @@ def add_health_routes(
         board.request_accept(camera_id, version)
         return JSONResponse({"camera": camera_id, "version": version, "accept_pending": True})
 
-    @app.post("/api/cameras/{camera_id}/view/accept")
+    @router.post("/api/cameras/{camera_id}/view/accept")
     def accept_view(request: Request, who: Admin, camera_id: str) -> dict[str, Any]:
         alarm(request, camera_id)
         board.request_accept(camera_id)
@@ -173,3 +167,5 @@ def add_health_routes(
             if row is not None:
                 row.reference_wanted_at = st(request).clock()
         return {"camera": camera_id, "accept_pending": True}
+
+    return router

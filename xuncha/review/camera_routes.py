@@ -1,19 +1,19 @@
 """Routes of the camera registry and the zone editor: admin pages and API, and the workers' camera feed.
 
 Admins (session + CSRF) register cameras and save zone sets; workers (bearer token) fetch their
-cameras and upload reference pictures. Refusals carry Chinese messages naming the camera, zone
-and field (`detail` is a string, `problems` the list).
+cameras and the cameras' fixtures, and upload reference pictures. Refusals carry Chinese messages
+naming the camera, zone and field (`detail` is a string, `problems` the list).
 """
 
 # No `from __future__ import annotations`: the routes' Annotated dependencies are local to
-# add_camera_routes and FastAPI must see them evaluated.
+# make_router and FastAPI must see them evaluated.
 import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -22,7 +22,9 @@ from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import cameras
 from xuncha.review.auth import Principal
 from xuncha.review.cameras import CameraFields, RegistryError
-from xuncha.review.db import CameraRow, CameraSightings, ReferencePicture
+from xuncha.review.db import CameraRow, CameraSightings, FixtureRow, ReferencePicture
+from xuncha.review.deps import REVIEWERS, Admin, page, require
+from xuncha.review.deps import state as st
 from xuncha.review.sightings import RecentSightings, Sighting
 from xuncha.review.uploads import read_picture
 from xuncha.zones.editor import ZoneSetInvalid, form_schema
@@ -55,18 +57,11 @@ def _picture_name(preset: str) -> str:
     return "view" if not preset else "preset-" + re.sub(r"[^A-Za-z0-9._-]", "_", preset)[:60]
 
 
-def add_camera_routes(
-    app: FastAPI,
-    require: Callable[..., Callable[..., Principal]],
-    page: Callable[..., Response],
-) -> None:
-    Admin = Annotated[Principal, Depends(require("admin"))]
+def make_router() -> APIRouter:
+    router = APIRouter(tags=["cameras"])
     WorkerToken = Annotated[Principal, Depends(require("worker"))]
     AdminOrWorker = Annotated[Principal, Depends(require("admin", "worker"))]
     sightings = RecentSightings()
-
-    def st(request: Request) -> Any:
-        return request.app.state.review
 
     def stored_sightings(s: Any, camera_id: str) -> None:
         """A camera's overlay from the database, once per start (the in-memory copy is lost on restart)."""
@@ -78,11 +73,11 @@ def add_camera_routes(
         return EvidenceStore(st(request).cfg.data_dir / "references")
 
     # -- pages ------------------------------------------------------------------------------------
-    @app.get("/cameras")
+    @router.get("/cameras")
     def cameras_page(request: Request, who: Admin) -> Response:
         return page(request, "cameras.html", who)
 
-    @app.get("/cameras/{camera_id}")
+    @router.get("/cameras/{camera_id}")
     def editor_page(request: Request, who: Admin, camera_id: str) -> Response:
         with st(request).sessions() as s:
             if s.get(CameraRow, camera_id) is None:
@@ -91,7 +86,7 @@ def add_camera_routes(
         return page(request, "zone_editor.html", who, camera_id=camera_id, categories=categories)
 
     # -- cameras ----------------------------------------------------------------------------------
-    @app.get("/api/cameras")
+    @router.get("/api/cameras")
     def list_cameras(
         request: Request, who: Admin, region: str | None = None, state: str | None = None, worker: str | None = None
     ) -> dict[str, Any]:
@@ -106,7 +101,7 @@ def add_camera_routes(
                 "workers": sorted({r.worker for r in everything if r.worker}),
             }
 
-    @app.get("/api/cameras/export.{fmt}")
+    @router.get("/api/cameras/export.{fmt}")
     def export_cameras(
         request: Request,
         who: Admin,
@@ -125,7 +120,7 @@ def add_camera_routes(
             body, media_type=media, headers={"Content-Disposition": f'attachment; filename="cameras.{fmt}"'}
         )
 
-    @app.post("/api/cameras/import")
+    @router.post("/api/cameras/import")
     def import_cameras(request: Request, who: Admin, file: Annotated[UploadFile, File()]) -> Response:
         """Cameras from a CSV or YAML file: all created or updated, or none (every problem listed)."""
         data = file.file.read()  # BodyLimit has capped the request
@@ -138,11 +133,11 @@ def add_camera_routes(
             return _refused(e)
         return JSONResponse(out)
 
-    @app.post("/api/cameras", status_code=201)
+    @router.post("/api/cameras", status_code=201)
     def create_camera(request: Request, who: Admin, body: CameraFields) -> Response:
         return _save(request, who, body, create=True)
 
-    @app.put("/api/cameras/{camera_id}")
+    @router.put("/api/cameras/{camera_id}")
     def update_camera(request: Request, who: Admin, camera_id: str, body: CameraFields) -> Response:
         if body.id != camera_id:
             raise HTTPException(422, "点位编号不能修改")
@@ -157,7 +152,7 @@ def add_camera_routes(
             return _refused(e)
         return JSONResponse(out, status_code=201 if create else 200)
 
-    @app.get("/api/cameras/{camera_id}")
+    @router.get("/api/cameras/{camera_id}")
     def get_camera(request: Request, who: Admin, camera_id: str) -> Response:
         with st(request).sessions() as s:
             try:
@@ -166,7 +161,7 @@ def add_camera_routes(
                 return _refused(e)
 
     # -- zone sets --------------------------------------------------------------------------------
-    @app.get("/api/zone-schema")
+    @router.get("/api/zone-schema")
     def zone_schema(request: Request, who: Admin) -> dict[str, Any]:
         with st(request).sessions() as s:
             labels = cameras.known_labels(s)
@@ -180,7 +175,7 @@ def add_camera_routes(
         ]
         return {**form_schema(), "labels": labels, "scenes": scenes}
 
-    @app.get("/api/cameras/{camera_id}/zones")
+    @router.get("/api/cameras/{camera_id}/zones")
     def get_zones(request: Request, who: Admin, camera_id: str, preset: str = "") -> Response:
         with st(request).sessions() as s:
             try:
@@ -200,19 +195,19 @@ def add_camera_routes(
         except (RegistryError, ZoneSetInvalid) as e:
             return _refused(e)
 
-    @app.put("/api/cameras/{camera_id}/zones")
+    @router.put("/api/cameras/{camera_id}/zones")
     def put_zones(request: Request, who: Admin, camera_id: str, body: dict[str, Any], preset: str = "") -> Response:
         return _new_version(
             request, lambda s, now, tax: cameras.save_zone_set(s, camera_id, preset, body, who.name, now, tax)
         )
 
-    @app.post("/api/cameras/{camera_id}/zones/revert")
+    @router.post("/api/cameras/{camera_id}/zones/revert")
     def revert_zones(request: Request, who: Admin, camera_id: str, body: RevertBody, preset: str = "") -> Response:
         return _new_version(
             request, lambda s, now, tax: cameras.revert(s, camera_id, preset, body.version, who.name, now, tax)
         )
 
-    @app.post("/api/cameras/{camera_id}/zones/copy")
+    @router.post("/api/cameras/{camera_id}/zones/copy")
     def copy_zones(request: Request, who: Admin, camera_id: str, body: CopyBody, preset: str = "") -> Response:
         try:
             with st(request).sessions.begin() as s:
@@ -224,7 +219,7 @@ def add_camera_routes(
         return JSONResponse({"versions": out})
 
     # -- reference pictures -----------------------------------------------------------------------
-    @app.post("/api/cameras/{camera_id}/reference/request")
+    @router.post("/api/cameras/{camera_id}/reference/request")
     def request_reference(request: Request, who: Admin, camera_id: str) -> Response:
         with st(request).sessions.begin() as s:
             try:
@@ -234,7 +229,7 @@ def add_camera_routes(
             row.reference_wanted_at = st(request).clock()
         return JSONResponse({"requested": True})
 
-    @app.get("/api/cameras/{camera_id}/reference")
+    @router.get("/api/cameras/{camera_id}/reference")
     def reference_info(request: Request, who: AdminOrWorker, camera_id: str, preset: str = "") -> Response:
         with st(request).sessions() as s:
             ref = s.get(ReferencePicture, (camera_id, preset))
@@ -255,7 +250,7 @@ def add_camera_routes(
                 }
             )
 
-    @app.get("/api/cameras/{camera_id}/reference.jpg")
+    @router.get("/api/cameras/{camera_id}/reference.jpg")
     def reference_picture(request: Request, who: AdminOrWorker, camera_id: str, preset: str = "") -> Response:
         with st(request).sessions() as s:
             ref = s.get(ReferencePicture, (camera_id, preset))
@@ -263,7 +258,7 @@ def add_camera_routes(
             raise HTTPException(404, "暂无参考画面")
         return FileResponse(references(request).resolve(ref.path), media_type="image/jpeg")
 
-    @app.post("/api/cameras/{camera_id}/reference")
+    @router.post("/api/cameras/{camera_id}/reference")
     def upload_reference(
         request: Request,
         who: WorkerToken,
@@ -288,7 +283,7 @@ def add_camera_routes(
         return JSONResponse({"path": path, "taken_at": now.isoformat()})
 
     # -- workers ----------------------------------------------------------------------------------
-    @app.post("/api/worker/cameras")
+    @router.post("/api/worker/cameras")
     def worker_cameras(request: Request, who: WorkerToken, body: WorkerHello) -> dict[str, Any]:
         """The calling worker's cameras as worker-config entries, and which reference pictures to send."""
         with st(request).sessions.begin() as s:
@@ -304,10 +299,30 @@ def add_camera_routes(
                     row.updated_at = st(request).clock()
         return out
 
-    @app.get("/api/cameras/{camera_id}/sightings")
+    @router.get("/api/cameras/{camera_id}/fixtures")
+    def fixtures(
+        request: Request,
+        who: Annotated[Principal, Depends(require(*REVIEWERS, "worker"))],
+        camera_id: str,
+        preset: str | None = None,
+    ) -> dict[str, Any]:
+        """The camera's fixtures as the worker config's `fixtures:` entries (normalised boxes)."""
+        with st(request).sessions() as s:
+            q = select(FixtureRow).where(FixtureRow.camera_id == camera_id).order_by(FixtureRow.id)
+            if preset is not None:
+                q = q.where(FixtureRow.preset == preset)
+            rows = list(s.scalars(q))
+        return {
+            "camera_id": camera_id,
+            "fixtures": [{"zone": f.zone_id, "category": f.category_code, "box": f.box} for f in rows],
+        }
+
+    @router.get("/api/cameras/{camera_id}/sightings")
     def recent_sightings(request: Request, who: Admin, camera_id: str) -> dict[str, Any]:
         """The last hour of what the detectors saw on this camera, with the zones each box counted in."""
         now = st(request).clock().timestamp()
         with st(request).sessions() as s:
             stored_sightings(s, camera_id)
         return {"sightings": [x.model_dump() for x in sightings.recent(camera_id, now)]}
+
+    return router

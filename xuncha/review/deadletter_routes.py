@@ -6,17 +6,17 @@ again, after the cause is fixed), DELETE /api/dead-letters/{id} (forget it).
 """
 
 # No `from __future__ import annotations`: FastAPI must see the routes' Annotated dependencies evaluated.
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from xuncha.redact import mask_url
 from xuncha.review import deadletter
-from xuncha.review.auth import Principal
 from xuncha.review.deadletter import DeadLetter
+from xuncha.review.deps import Admin, page
+from xuncha.review.deps import state as st
 
 PREVIEW_BYTES = 4096
 LIST_LIMIT = 200
@@ -38,17 +38,10 @@ def dead_letter_json(row: DeadLetter, *, preview: bool = False) -> dict[str, Any
     return out
 
 
-def add_dead_letter_routes(
-    app: FastAPI,
-    require: Callable[..., Callable[..., Principal]],
-    page: Callable[..., Response],
-) -> None:
-    Admin = Annotated[Principal, Depends(require("admin"))]
+def make_router() -> APIRouter:
+    router = APIRouter(tags=["dead letters"])
 
-    def st(request: Request) -> Any:
-        return request.app.state.review
-
-    @app.get("/dead-letters")
+    @router.get("/dead-letters")
     def dead_letters_page(request: Request, who: Admin) -> Response:
         tz = ZoneInfo(st(request).cfg.timezone)
         with st(request).sessions() as s:
@@ -59,7 +52,7 @@ def add_dead_letter_routes(
             ]
         return page(request, "dead_letters.html", who, total=total, rows=rows, shown=LIST_LIMIT)
 
-    @app.get("/api/dead-letters")
+    @router.get("/api/dead-letters")
     def dead_letters(request: Request, who: Admin) -> dict[str, Any]:
         with st(request).sessions() as s:
             return {
@@ -67,7 +60,7 @@ def add_dead_letter_routes(
                 "items": [dead_letter_json(r) for r in deadletter.newest(s, LIST_LIMIT)],
             }
 
-    @app.get("/api/dead-letters/{dead_id}")
+    @router.get("/api/dead-letters/{dead_id}")
     def dead_letter(request: Request, who: Admin, dead_id: int) -> dict[str, Any]:
         with st(request).sessions() as s:
             try:
@@ -75,7 +68,7 @@ def add_dead_letter_routes(
             except KeyError:
                 raise HTTPException(404, "死信不存在") from None
 
-    @app.post("/api/dead-letters/{dead_id}/requeue")
+    @router.post("/api/dead-letters/{dead_id}/requeue")
     def requeue(request: Request, who: Admin, dead_id: int) -> dict[str, Any]:
         state = st(request)
         try:
@@ -88,10 +81,12 @@ def add_dead_letter_routes(
             raise HTTPException(503, f"消息队列不可用：{type(e).__name__}: {mask_url(str(e))[:200]}") from None
         return {"requeued": dead_id}
 
-    @app.delete("/api/dead-letters/{dead_id}")
+    @router.delete("/api/dead-letters/{dead_id}")
     def drop(request: Request, who: Admin, dead_id: int) -> dict[str, Any]:
         try:
             deadletter.drop(st(request).sessions, dead_id)
         except KeyError:
             raise HTTPException(404, "死信不存在") from None
         return {"dropped": dead_id}
+
+    return router
