@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from xuncha.demo_clip import render_demo_clip
 from xuncha.detector.cards import find_card, resolve_file
 from xuncha.detector.onnx import ModelError
 from xuncha.worker import Worker
+from xuncha.worker_command import stop_on_signals
 
 log = logging.getLogger("xuncha.demo")
 
@@ -103,7 +103,7 @@ def run_demo(
 def _command(args: argparse.Namespace) -> int:
     model = None if args.no_model else (args.model or _available_model(DEMO_MODEL))
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop_on_signals(stop)
     events = run_demo(args.source, args.data_dir, model, stop)
     opened = [e for e in events if e.kind == "opened"]
     root = args.data_dir / "evidence"

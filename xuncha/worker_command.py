@@ -71,15 +71,7 @@ def _run_command(args: argparse.Namespace) -> int:
         worker.cfg = cfg = remote.initial()
         worker.observer = remote
     stop = threading.Event()
-
-    def on_signal(*_: object) -> None:
-        stop.set()
-        # A shutdown that hangs must not outlive its supervisor's patience silently: after STOP_GRACE_S
-        # the stacks go to the log and the process exits (spooled events stay on disk, leases expire).
-        threading.Thread(target=_stop_watchdog, name="stop-watchdog", daemon=True).start()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    stop_on_signals(stop)
     status = StatusServer(cfg.metrics_port, worker.metrics, worker.health) if cfg.metrics_port is not None else None
     try:
         summary = worker.run(once=args.once, stop=stop, reload=reload)
@@ -102,11 +94,34 @@ def _run_command(args: argparse.Namespace) -> int:
 STOP_GRACE_S = 20.0
 
 
-def _stop_watchdog() -> None:
-    time.sleep(STOP_GRACE_S)
-    log.error("worker did not stop within %.0f s of the signal; thread stacks follow, exiting", STOP_GRACE_S)
-    faulthandler.dump_traceback(all_threads=True)
-    os._exit(1)
+def stop_on_signals(stop: threading.Event, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM and SIGINT set `stop`, from a thread of their own; the handler only writes a byte to a pipe.
+
+    A Python signal handler runs in the main thread between two bytecodes, and the main loop spends its
+    idle time in `stop.wait()`, which holds the event's internal (non-reentrant) lock for a few bytecodes
+    around each wait. A handler that called `stop.set()` there blocked on that lock for ever: the worker
+    never stopped and no watchdog started (the rare hang at SIGTERM). The watcher thread takes the lock
+    like any other thread. If the stop still hangs, after `grace_s` the stacks go to the log and the
+    process exits (spooled events stay on disk, leases expire).
+    """
+    read_end, write_end = os.pipe()
+
+    def watch() -> None:
+        signum = os.read(read_end, 1)[0]
+        log.info("signal %s received: stopping", signal.Signals(signum).name)
+        stop.set()
+        time.sleep(grace_s)
+        log.error("worker did not stop within %.0f s of the signal; thread stacks follow, exiting", grace_s)
+        faulthandler.dump_traceback(all_threads=True)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="stop-signal", daemon=True).start()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        os.write(write_end, bytes([signum]))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
