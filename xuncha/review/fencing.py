@@ -14,7 +14,8 @@ the lease table would have it. The price: a stale message that arrives before an
 newer holder is still accepted, since nothing newer is known yet.
 
 Messages without a token (from before fencing, or from a single worker without leases) are accepted
-and leave the fence as it is.
+and leave the fence as it is. A refused message requeued from the dead letters is refused again: the
+new holder's events carry the whole clue, so what it loses is one stale observation.
 """
 
 from __future__ import annotations
