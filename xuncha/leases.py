@@ -6,7 +6,9 @@ takes free or expired ones up to its fair share (cameras / live workers, rounded
 what exceeds that share, so cameras spread out when workers join and are taken over within the
 lease time when one dies. Rows are locked with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
 workers never claim the same camera in one round; SQLite (one node) serialises writers anyway.
-Each change of owner bumps `generation`, a fencing token for the events a worker publishes.
+Each acquisition bumps `generation`: the fencing token carried by every clue event and re-check result
+of the camera, so the review service can refuse those of a worker that lost the lease without knowing
+it (paused, partitioned) once it has seen the newer holder's.
 
 The worker that owns a camera records its open violations (`save_open` / `drop_open`); the next owner
 adopts them (`load_open`), so a takeover continues the same clue ids instead of reporting the same
@@ -22,7 +24,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Float, Integer, String, Text, create_engine, delete, func, select, text, update
@@ -111,6 +113,7 @@ class Held:
     gained: frozenset[str]
     lost: frozenset[str]  # taken by another worker (ours expired)
     excess: frozenset[str]  # above the fair share: stop them, then `release` them
+    tokens: Mapping[str, int]  # fencing token (generation) of each leased camera, `cameras` and `excess`
 
 
 def fair_share(n_cameras: int, n_workers: int) -> int:
@@ -166,7 +169,8 @@ class LeaseStore:
                 r.owner, r.expires_at = self.worker_id, now + self.ttl_s
             held = frozenset(r.camera_id for r in keep + take)
             excess = frozenset(r.camera_id for r in give_back)
-        result = Held(held, held - self._held, self._held - held - excess, excess)
+            tokens = {r.camera_id: r.generation for r in keep + take + give_back}
+        result = Held(held, held - self._held, self._held - held - excess, excess, tokens)
         self._held = held
         for cid in sorted(result.gained):
             log.info("worker %s: took camera %s", self.worker_id, cid)

@@ -130,6 +130,7 @@ class Worker:
         self.leases = LeaseStore(cfg.leases_url, self.worker_id, cfg.lease_ttl_s) if cfg.leases_url else None
         self._done: set[str] = set()  # cameras whose source ended or failed for good (not restarted)
         self._unsaved_open: dict[str, tuple[Violation, int | None]] = {}  # clue id -> (state, next seq | closed)
+        self._tokens: dict[str, int] = {}  # camera id -> fencing token of our lease, sent with its events
         self._last_beat = time.monotonic()
         self._next_fixtures = time.monotonic() + FIXTURES_EVERY_S
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -369,6 +370,7 @@ class Worker:
             try:
                 held = leases.heartbeat(wanted)
                 owned, excess = held.cameras, held.excess
+                self._tokens = dict(held.tokens)
                 self._last_beat = time.monotonic()
                 self._save_open_clues()
             except SQLAlchemyError as e:
@@ -377,7 +379,7 @@ class Worker:
                 log.error("lease heartbeat failed: %s", mask_url(str(e).splitlines()[0]))
                 cut_off = time.monotonic() - self._last_beat > self.cfg.lease_ttl_s
                 owned = frozenset() if cut_off else frozenset(running)
-        self.rechecks.sync(owned, time.time())
+        self.rechecks.sync(owned, time.time(), self._tokens)
         carried: dict[str, list[tuple[Violation, int]]] = {}  # open clues of cameras restarted for a new config
         for cid in list(running):
             cam, feed, _ = running[cid]
@@ -521,11 +523,9 @@ class Worker:
         else:
             evidence = self._evidence(cam, zone, v)
         now = datetime.now(UTC)
-        emit(
-            build_event(
-                t, cam.cfg, zone, self.taxonomy, cam.place, self.models, cam.pipeline.frame_size, evidence, tz, now
-            )
-        )
+        token = self._tokens.get(cam.cfg.id)  # as of the last heartbeat: intake refuses it if it is stale
+        size = cam.pipeline.frame_size
+        emit(build_event(t, cam.cfg, zone, self.taxonomy, cam.place, self.models, size, evidence, tz, now, token))
         # After the publish: a crash in between makes the next owner repeat this event under the same
         # event_id (consumers deduplicate), never skip one.
         if self.leases is not None:  # so that the camera's next owner continues this clue

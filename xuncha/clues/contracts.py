@@ -45,6 +45,8 @@ CategoryCode = Annotated[str, StringConstraints(min_length=1, max_length=CATEGOR
 CategoryName = Annotated[str, StringConstraints(max_length=CATEGORY_NAME_CHARS, pattern=_NO_NUL)]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=MODEL_NAME_CHARS, pattern=_NO_NUL)]
 Count = Annotated[int, Field(le=MAX_INT)]
+# The camera lease's generation (leases.py): bumped on each acquisition, so a newer holder has a bigger one.
+LeaseToken = Annotated[int, Field(ge=0, le=MAX_INT)]
 
 EventKind = Literal["opened", "updated", "closed"]
 
@@ -181,6 +183,11 @@ class ClueEvent(_Contract):
     evidence: Evidence | None = Field(None, description="Evidence images; null when this event adds none")
     reason: Annotated[str, StringConstraints(max_length=CLOSED_REASON_CHARS, pattern=_NO_NUL)] | None = Field(
         None, description="Only for closed events: why, e.g. 'gone' or 'end_of_stream'"
+    )
+    lease_token: LeaseToken | None = Field(
+        None,
+        description="Fencing token of the camera lease the worker held when it emitted this event; intake"
+        " refuses an event whose token is older than the newest it saw for the camera. Null without leases",
     )
 
     @model_validator(mode="before")

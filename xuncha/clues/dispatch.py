@@ -17,7 +17,7 @@ from typing import Literal
 from kombu import Exchange, Queue
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from xuncha.clues.contracts import CameraRef, CategoryRef, EvidenceImage, GeoPoint, RegionRef, ZoneRef
+from xuncha.clues.contracts import CameraRef, CategoryRef, EvidenceImage, GeoPoint, LeaseToken, RegionRef, ZoneRef
 
 CASE_SCHEMA_VERSION = 1
 SOURCE = "视频AI"
@@ -110,6 +110,9 @@ class RecheckResult(_Contract):
     scene: EvidenceImage | None = Field(None, description="The case's original scene, for side-by-side viewing")
     worker: str = Field(description="Worker that checked")
     emitted_at: AwareDatetime
+    lease_token: LeaseToken | None = Field(
+        None, description="Fencing token of the camera lease the verdict was made under (as in clue events)"
+    )
 
     @property
     def routing_key(self) -> str:

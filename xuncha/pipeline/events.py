@@ -38,8 +38,9 @@ def build_event(
     evidence: Evidence | None,
     tz: ZoneInfo,
     emitted_at: datetime,
+    lease_token: int | None = None,
 ) -> ClueEvent:
-    """The contract for one confirmation transition (pure)."""
+    """The contract for one confirmation transition (pure); `lease_token` is the camera lease's fencing token."""
     v = t.violation
     category = taxonomy.get(v.category)
     best = v.best.detection
@@ -67,4 +68,5 @@ def build_event(
         phone_numbers=phone_numbers(best.text),
         evidence=evidence,
         reason="gone" if t.kind == "closed" else None,
+        lease_token=lease_token,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -112,6 +112,7 @@ class RecheckDesk:
         self.exchange = exchange
         self.poll_s = poll_s
         self._owned: frozenset[str] = frozenset()
+        self._tokens: dict[str, int] = {}  # camera id -> lease fencing token (none without leases)
         self._active: dict[str, tuple[RecheckRequest, RecheckState]] = {}  # request id -> request, progress
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,10 +129,11 @@ class RecheckDesk:
         self.exchange_once()
         self.sync(self._owned, None)
 
-    def sync(self, owned: Iterable[str], now_ts: float | None) -> None:
+    def sync(self, owned: Iterable[str], now_ts: float | None, tokens: Mapping[str, int] | None = None) -> None:
         """Follow the owned cameras: load their waiting re-checks, forget others', and end the ones
-        overdue at `now_ts` (None: none)."""
+        overdue at `now_ts` (None: none). `tokens`: the cameras' lease fencing tokens, sent with results."""
         self._owned = frozenset(owned)
+        self._tokens = dict(tokens or {})
         try:
             with Session(self.engine) as s:
                 rows = s.scalars(
@@ -219,6 +221,7 @@ class RecheckDesk:
             after=after,
             worker=self.worker_id,
             emitted_at=datetime.now(UTC),
+            lease_token=self._tokens.get(req.camera.id),  # the lease the verdict was made under
         )
         with Session(self.engine) as s, s.begin():
             s.execute(

@@ -129,6 +129,7 @@ class ClueEventRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(limits.KIND_CHARS))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_token: Mapped[int | None] = mapped_column(Integer, doc="The sender's camera lease token (fencing.py)")
 
 
 class User(Base):
@@ -370,6 +371,15 @@ class CameraSightings(Base):
     __tablename__ = "camera_sightings"
     camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     items: Mapped[list[Any]] = mapped_column(JSON, doc="Sighting dicts, oldest first")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CameraFence(Base):
+    """The newest camera lease token intake has seen for a camera: messages under an older one are refused."""
+
+    __tablename__ = "camera_fences"
+    camera_id: Mapped[str] = mapped_column(String(limits.ID_CHARS), primary_key=True)
+    lease_token: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

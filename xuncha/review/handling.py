@@ -22,7 +22,7 @@ from xuncha.clues.broker import Topology, consume
 from xuncha.clues.contracts import CameraRef, CategoryRef, ZoneRef
 from xuncha.clues.dispatch import VERDICT_NAMES, RecheckRequest, RecheckResult, results_queue
 from xuncha.redact import mask_url
-from xuncha.review import deadletter
+from xuncha.review import deadletter, fencing
 from xuncha.review.db import Case, CaseReport, Clue, OutboxMessage, Recheck, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -116,18 +116,22 @@ def _request_recheck(session: Session, case: Case, clue: Clue, report: CaseRepor
 
 
 def apply_result(session: Session, result: RecheckResult, now: datetime) -> bool:
-    """Store a worker's verdict; False for a repeat or an unknown request (nothing changed)."""
+    """Store a worker's verdict; False for a repeat or an unknown request (nothing changed), Poison for
+    one made under a stale camera lease (`fencing.py`)."""
     row = session.get(Recheck, result.request_id)
     if row is None:
         log.warning("re-check result %s for an unknown request: ignored", result.result_id)
         return False
+    case = session.get(Case, row.case_id)
+    clue = session.get(Clue, case.clue_id) if case is not None else None
+    if clue is not None:
+        fencing.check(session, f"re-check result {result.result_id}", clue.camera_id, result.lease_token)
     if row.verdict is not None:
         return False
     row.verdict, row.reason = result.verdict, result.reason
     row.samples, row.present, row.checked_to = result.samples, result.present, result.checked_to
     row.after_picture = result.after.path if result.after else None
     row.worker, row.result_at = result.worker, now
-    case = session.get(Case, row.case_id)
     if result.verdict == "rectified" and case is not None and case.closed_at is None:
         case.closed_at = result.checked_to or now
     return True

@@ -10,7 +10,10 @@ taxonomy (an unknown code is a dead letter: filing a case under a code dispatch 
 nobody; the admin fixes the taxonomy and requeues), and each evidence image is looked up in the
 evidence store (a missing one is recorded as `missing`: the clue stays reviewable and the page marks it).
 
-A message that can never be applied (invalid, too large, refused by the database) goes to the dead
+Events sent under a camera lease older than the camera's current one (a worker that lost the
+camera without noticing) are refused (`fencing.py`).
+
+A message that can never be applied (invalid, too large, refused by the database, stale lease) goes to the dead
 letters (`deadletter.py`) and the queue moves on; a database that is down is waited for instead.
 """
 
@@ -29,7 +32,7 @@ from xuncha.clues.broker import Poison, Topology, consume
 from xuncha.clues.contracts import ClueEvent, Evidence
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.redact import mask_url
-from xuncha.review import deadletter
+from xuncha.review import deadletter, fencing
 from xuncha.review.db import Clue, ClueEventRow, CluePhone, utcnow
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 
@@ -103,12 +106,23 @@ def _fields(event: ClueEvent, taxonomy: Taxonomy) -> dict[str, Any]:
 def apply_event(
     session: Session, event: ClueEvent, taxonomy: Taxonomy, evidence_store: EvidenceStore | None = None
 ) -> bool:
-    """Apply one event inside the caller's transaction; False (nothing changed) for a duplicate.
-    `evidence_store` None leaves the evidence files unchecked."""
+    """Apply one event inside the caller's transaction; False (nothing changed) for a duplicate, Poison
+    for one sent under a stale camera lease. `evidence_store` None leaves the evidence files unchecked."""
+    # The fence first: a stale holder's event is refused (and said so) even when it repeats the id of
+    # an event the camera's new owner sent, since both continue the same clue ids.
+    fencing.check(session, f"event {event.event_id}", event.camera.id, event.lease_token)
     if session.get(ClueEventRow, event.event_id) is not None:
         return False
     fields = _fields(event, taxonomy)
-    session.add(ClueEventRow(event_id=event.event_id, clue_id=event.clue_id, seq=event.seq, kind=event.kind))
+    session.add(
+        ClueEventRow(
+            event_id=event.event_id,
+            clue_id=event.clue_id,
+            seq=event.seq,
+            kind=event.kind,
+            lease_token=event.lease_token,
+        )
+    )
     evidence = evidence_json(event.evidence, evidence_store) if event.evidence else None
     clue = session.get(Clue, event.clue_id)
     if clue is None:

@@ -1,0 +1,61 @@
+"""Lease fencing: refuse clue events and re-check results sent under a camera lease older than the newest.
+
+A worker that lost a camera's lease without noticing (paused, partitioned) may still publish for the
+camera another worker now owns. Every message carries the lease's token (`leases.py`: the camera's
+`generation`, bumped on each acquisition), and intake refuses, as a dead letter naming the camera and
+both tokens, a message whose token is older than the camera's current one.
+
+The current token is the newest token intake has applied for the camera, kept here in the review
+database in the transaction of the message's effect, not read from the workers' lease table: the
+review service needs no access to the workers' database (DESIGN: review does not import worker
+internals), and its queue is applied in order, so a backlog sent under an earlier lease (intake down
+while a worker restarted) is applied before the newer lease's messages instead of being refused as
+the lease table would have it. The price: a stale message that arrives before any message of the
+newer holder is still accepted, since nothing newer is known yet.
+
+Messages without a token (from before fencing, or from a single worker without leases) are accepted
+and leave the fence as it is. A refused message requeued from the dead letters is refused again: the
+new holder's events carry the whole clue, so what it loses is one stale observation.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from xuncha.clues.broker import Poison
+from xuncha.review.db import CameraFence, utcnow
+
+
+def refusal(what: str, camera_id: str, token: int | None, current: int | None) -> str | None:
+    """Why `what` (sent for `camera_id` under lease `token`) is refused when the camera's current token
+    is `current` (None: none seen yet); None to accept it (pure)."""
+    if token is None or current is None or token >= current:
+        return None
+    return (
+        f"stale lease: {what} for camera {camera_id} was sent under lease token {token}, older than the"
+        f" camera's current token {current} (its worker had lost the camera's lease); not applied"
+    )
+
+
+def check(session: Session, what: str, camera_id: str, token: int | None) -> None:
+    """Poison if `token` is older than the camera's current one, else record it as the current one,
+    in the caller's transaction (so the fence moves only with an applied message)."""
+    if token is None:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Create the row without a race between intake processes, then lock it: messages of one camera
+    # are fenced one at a time (SQLite serialises writers anyway).
+    session.execute(
+        insert(CameraFence)
+        .values(camera_id=camera_id, lease_token=token, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["camera_id"])
+    )
+    fence = session.scalars(select(CameraFence).where(CameraFence.camera_id == camera_id).with_for_update()).one()
+    reason = refusal(what, camera_id, token, fence.lease_token)
+    if reason is not None:
+        raise Poison(reason)
+    if token > fence.lease_token:
+        fence.lease_token, fence.updated_at = token, utcnow()
