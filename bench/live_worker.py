@@ -142,7 +142,7 @@ class Probe:
 
 def instrument(worker: Worker, probe: Probe) -> None:
     """Wrap the worker's stages (instance attributes shadow the methods; the class is untouched)."""
-    detect, process, publish = worker._detect, worker._process, worker._publish_transition
+    detect, process, publish = worker.detect, worker.process, worker.publisher.publish
     timed_detect = probe.timed("detect", detect)
 
     def detect_batch(frames: list) -> list:
@@ -163,9 +163,9 @@ def instrument(worker: Worker, probe: Probe) -> None:
             probe.events += 1
         publish(*args)
 
-    worker._detect = detect_batch  # type: ignore[method-assign]
-    worker._process = process_batch  # type: ignore[method-assign]
-    worker._publish_transition = probe.timed("evidence+publish", publish_one)  # type: ignore[method-assign]
+    worker.detect = detect_batch  # type: ignore[method-assign]
+    worker.process = process_batch  # type: ignore[method-assign]
+    worker.publisher.publish = probe.timed("evidence+publish", publish_one)  # type: ignore[method-assign]
 
 
 def patch_stationary(probe: Probe) -> None:
@@ -219,7 +219,7 @@ def run_step(n: int, urls: list[str], servers: list[RtspServer], args: argparse.
             return {cid: worker.metrics.samples.labels(cid)._value.get() for cid in ids}
 
         def dropped() -> dict[str, int]:
-            return {cid: feed.slot.dropped for cid, (_, feed, _) in list(worker._live.items())}
+            return {cid: feed.slot.dropped for cid, (_, feed, _) in list(worker.live.running.items())}
 
         try:
             t_start = time.monotonic()

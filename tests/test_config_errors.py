@@ -138,7 +138,7 @@ def test_a_rule_label_no_model_produces_stops_the_worker_with_one_line(tmp_path:
 def test_a_config_change_naming_an_unknown_label_is_not_applied(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     import os
 
-    from xuncha.worker_command import _config_watcher
+    from xuncha.worker.command import _config_watcher
 
     path = _config(tmp_path, _camera())
     reload = _config_watcher(path, {"suitcase", "person"}, path.stat().st_mtime_ns)

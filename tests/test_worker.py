@@ -261,12 +261,12 @@ def test_open_clues_wait_through_a_database_outage(tmp_path: Path, monkeypatch: 
         raise OperationalError("INSERT", {}, Exception("connection refused"))
 
     monkeypatch.setattr(worker.leases, "save_open", down)
-    worker._unsaved_open[v.id] = (v, 2)
-    worker._save_open_clues()  # the database is down: nothing raised, the record waits
-    assert list(worker._unsaved_open) == ["clue-1"] and worker.leases.load_open("cam") == []
+    worker.publisher.unsaved_open[v.id] = (v, 2)
+    worker.publisher.save_open_clues()  # the database is down: nothing raised, the record waits
+    assert list(worker.publisher.unsaved_open) == ["clue-1"] and worker.leases.load_open("cam") == []
     monkeypatch.setattr(worker.leases, "save_open", save)
-    worker._save_open_clues()  # back: written, and the next owner would continue the clue
-    assert worker._unsaved_open == {}
+    worker.publisher.save_open_clues()  # back: written, and the next owner would continue the clue
+    assert worker.publisher.unsaved_open == {}
     [(loaded, next_seq)] = worker.leases.load_open("cam")
     assert (loaded.id, loaded.occurrences, next_seq) == ("clue-1", 3, 2)
 
@@ -276,7 +276,7 @@ def test_config_watcher_rides_out_a_file_being_replaced(tmp_path: Path) -> None:
 
     import yaml
 
-    from xuncha.worker_command import _config_watcher
+    from xuncha.worker.command import _config_watcher
 
     path = tmp_path / "worker.yaml"
     doc = {"data_dir": str(tmp_path), "cameras": [camera("a", tmp_path / "a.mp4", FLOOR, [rule("0507", ["x"])])]}

@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent(
     """
     import logging, os, signal, sys, threading
     logging.basicConfig(level=logging.INFO)
-    from xuncha.worker_command import stop_on_signals
+    from xuncha.worker.command import stop_on_signals
 
     stop = threading.Event()
     if sys.argv[1] == "set-in-handler":  # the handler the worker had

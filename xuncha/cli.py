@@ -18,7 +18,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 # Each command and the module (room) whose `register` adds it.
 ROOMS = {
     "demo": "xuncha.demo",
-    "worker": "xuncha.worker_command",
+    "worker": "xuncha.worker.command",
     "detect": "xuncha.detector.cli",
     "models": "xuncha.detector.cli",
     "review": "xuncha.review.cli",

@@ -13,7 +13,7 @@ from xuncha.demo_clip import render_demo_clip
 from xuncha.detector.cards import find_card, resolve_file
 from xuncha.detector.onnx import ModelError
 from xuncha.worker import Worker
-from xuncha.worker_command import stop_on_signals
+from xuncha.worker.command import stop_on_signals
 
 log = logging.getLogger("xuncha.demo")
 

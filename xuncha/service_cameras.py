@@ -32,7 +32,7 @@ import cv2
 
 from xuncha.categorize import Candidate
 from xuncha.config import ConfigError, validate
-from xuncha.config.worker import CameraConfig, WorkerConfig
+from xuncha.config.worker import CameraConfig, FixtureSetting, WorkerConfig
 from xuncha.fileio import write_atomic
 from xuncha.redact import mask_url
 from xuncha.taxonomy import Taxonomy
@@ -115,6 +115,15 @@ def upload_reference(review_url: str, token: str, camera_id: str, preset: str, j
     )
     with urllib.request.urlopen(request, timeout=TIMEOUT_S * 2):
         pass
+
+
+def fetch_fixtures(review_url: str, token: str, camera: CameraConfig) -> list[FixtureSetting]:
+    """The camera's fixtures recorded by operators in the review service (固定设施 rejections)."""
+    query = f"?preset={quote(camera.preset)}" if camera.preset else ""
+    url = f"{review_url.rstrip('/')}/api/cameras/{quote(camera.id)}/fixtures{query}"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        return [FixtureSetting.model_validate(f) for f in json.load(r)["fixtures"]]
 
 
 def cameras_from(data: Any, taxonomy: Taxonomy, source: str) -> list[CameraConfig]:

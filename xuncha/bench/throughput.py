@@ -105,7 +105,7 @@ def run_throughput(
     cfg, taxonomy = resolve_config(cfg, out_dir, "throughput")
     worker = Worker(cfg, taxonomy)
     clock = _Clock()
-    make_camera, make_source = worker._camera, worker._file_source
+    make_camera, make_source = worker.camera, worker.file_source
 
     def camera(*args: Any) -> Any:
         cam = make_camera(*args)
@@ -127,11 +127,12 @@ def run_throughput(
         src.frames = timed_frames  # type: ignore[method-assign]
         return src
 
-    worker._camera = camera  # type: ignore[method-assign]
-    worker._file_source = source  # type: ignore[method-assign]
-    worker._detect = clock.wrap("detect", worker._detect)  # type: ignore[method-assign]
-    worker._evidence = clock.wrap("evidence", worker._evidence)  # type: ignore[method-assign]
-    worker._process = clock.wrap("process", worker._process)  # type: ignore[method-assign]
+    worker.camera = camera  # type: ignore[method-assign]
+    worker.file_source = source  # type: ignore[method-assign]
+    worker.detect = clock.wrap("detect", worker.detect)  # type: ignore[method-assign]
+    publisher = worker.publisher
+    publisher.evidence = clock.wrap("evidence", publisher.evidence)  # type: ignore[method-assign]
+    worker.process = clock.wrap("process", worker.process)  # type: ignore[method-assign]
     worker.spool.publish = clock.wrap("publish", worker.spool.publish)  # type: ignore[method-assign]
 
     wall0, cpu0 = time.perf_counter(), time.process_time()

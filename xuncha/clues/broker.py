@@ -198,6 +198,25 @@ class ClueSpool:
         with self._draining:
             return self._drain(publisher)
 
+    def drain_until(
+        self, broker_url: str, stop: threading.Event, every_s: float, waiting: Callable[[int], None]
+    ) -> None:
+        """Drain every `every_s` until `stop`, and once more then (SIGTERM included); `waiting(n)` reports
+        how many still wait. For a thread of its own: kombu connections are not shared across threads."""
+        with CluePublisher(broker_url) as publisher:
+            while True:
+                stopping = stop.wait(every_s)
+                try:
+                    if len(self):
+                        sent = self.drain(publisher)
+                        waiting(len(self))
+                        if sent:
+                            log.info("published %d spooled clue events (%d still waiting)", sent, len(self))
+                except Exception:  # the spool stays on disk; the thread must live to retry it
+                    log.exception("spool %s: drain failed", self.path)
+                if stopping:
+                    return
+
     def _drain(self, publisher: CluePublisher) -> int:
         with self._lock:
             data, size = self._read()

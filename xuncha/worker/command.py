@@ -18,7 +18,7 @@ from xuncha.labels import check_rule_labels, producible_labels
 from xuncha.metrics import StatusServer
 from xuncha.service_cameras import ServiceCameras
 from xuncha.taxonomy import Taxonomy
-from xuncha.worker import Worker
+from xuncha.worker.core import Worker
 
 log = logging.getLogger("xuncha.worker")
 
