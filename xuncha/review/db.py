@@ -380,7 +380,7 @@ class CameraFence(Base):
     __tablename__ = "camera_fences"
     camera_id: Mapped[str] = mapped_column(String(limits.ID_CHARS), primary_key=True)
     lease_token: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, doc="When a message last passed the fence")
 
 
 def make_engine(url: str) -> Engine:

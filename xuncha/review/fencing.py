@@ -20,7 +20,7 @@ new holder's events carry the whole clue, so what it loses is one stale observat
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -45,17 +45,16 @@ def check(session: Session, what: str, camera_id: str, token: int | None) -> Non
     in the caller's transaction (so the fence moves only with an applied message)."""
     if token is None:
         return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    # Create the row without a race between intake processes, then lock it: messages of one camera
-    # are fenced one at a time (SQLite serialises writers anyway).
-    session.execute(
-        insert(CameraFence)
-        .values(camera_id=camera_id, lease_token=token, updated_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["camera_id"])
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = (pg_insert if postgres else sqlite_insert)(CameraFence)
+    newest = (func.greatest if postgres else func.max)(CameraFence.lease_token, insert.excluded.lease_token)
+    # One statement, no race between intake processes: the row is created or raised to `token` and
+    # stays locked to the end of the transaction; it comes back above `token` only if that is stale.
+    current = session.scalar(
+        insert.values(camera_id=camera_id, lease_token=token, updated_at=utcnow())
+        .on_conflict_do_update(index_elements=["camera_id"], set_={"lease_token": newest, "updated_at": utcnow()})
+        .returning(CameraFence.lease_token)
     )
-    fence = session.scalars(select(CameraFence).where(CameraFence.camera_id == camera_id).with_for_update()).one()
-    reason = refusal(what, camera_id, token, fence.lease_token)
+    reason = refusal(what, camera_id, token, current)
     if reason is not None:
         raise Poison(reason)
-    if token > fence.lease_token:
-        fence.lease_token, fence.updated_at = token, utcnow()
