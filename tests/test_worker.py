@@ -214,7 +214,7 @@ def test_a_camera_whose_samples_fail_does_not_stop_the_others(tmp_path: Path, mo
         }
     )
     cfg, taxonomy = resolve_config(cfg, tmp_path, "test")
-    make_camera = Worker._camera
+    make_camera = Worker.camera
 
     def camera_with_failing_model(self: Worker, cam_cfg):  # noqa: ANN001, ANN202
         state = make_camera(self, cam_cfg)
@@ -226,7 +226,7 @@ def test_a_camera_whose_samples_fail_does_not_stop_the_others(tmp_path: Path, mo
             state.pipeline.stationary.update = fail
         return state
 
-    monkeypatch.setattr(Worker, "_camera", camera_with_failing_model)
+    monkeypatch.setattr(Worker, "camera", camera_with_failing_model)
     worker = Worker(cfg, taxonomy)
     summary = worker.run(once=True)
     assert not opened(summary, "bad")
