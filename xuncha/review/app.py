@@ -50,6 +50,7 @@ from xuncha.review.db import (
 )
 from xuncha.review.deadletter_api import add_dead_letter_routes
 from xuncha.review.health_api import add_health_routes
+from xuncha.review.model_routes import model_router
 from xuncha.review.report_routes import add_report_routes
 from xuncha.review.throttle import LoginThrottle, wait_text
 from xuncha.review.uploads import read_picture
@@ -687,6 +688,7 @@ def create_app(
     add_health_routes(app, require, page)
     add_dead_letter_routes(app, require, page)
     app.include_router(correction_router(require(*REVIEWERS)))
+    app.include_router(model_router(require("admin"), require("worker", "admin")))
 
     @app.get("/metrics")
     def metrics(
