@@ -40,6 +40,7 @@ from xuncha.detector.stationary import MODEL_NAME as STATIONARY_MODEL
 from xuncha.health.report import PROBLEMS, HealthReporter, camera_entry
 from xuncha.leases import LeaseStore
 from xuncha.metrics import WorkerMetrics
+from xuncha.model_swap import fetch_promoted, swap_promoted
 from xuncha.pipeline.camera import CameraPipeline
 from xuncha.pipeline.events import build_event
 from xuncha.pipeline.evidence import render_evidence
@@ -110,6 +111,8 @@ class Worker:
         self.detectors: list[OnnxDetector] = [
             load_detector(ref, threads=threads, conf=cfg.detectors.conf) for ref in cfg.detectors.models
         ]
+        self._model_names = [d.name for d in self.detectors]  # what 模型管理 promotes under (model_swap.py)
+        self._load_model = lambda ref: load_detector(ref, threads=threads, conf=cfg.detectors.conf)
         self.pool = DetectorPool(parallel)
         self.models = [ModelChecksum(name=d.name, checksum=d.checksum) for d in self.detectors]
         if cfg.detectors.stationary:
@@ -165,6 +168,20 @@ class Worker:
 
     def _review_token(self) -> str | None:
         return self.cfg.review_token or os.environ.get("XUNCHA_REVIEW_TOKEN")
+
+    def refresh_models(self) -> None:
+        """Run the models promoted in the review service (模型管理); on failure the running ones stay."""
+        token = self._review_token()
+        if not (self.cfg.review_url and token):
+            return
+        try:
+            promoted = fetch_promoted(self.cfg.review_url, token)
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("promoted models not fetched from the review service: %s", e)
+            return
+        self.detectors = swap_promoted(self.detectors, self._model_names, promoted, self._load_model)
+        others = [m for m in self.models if m.name in (STATIONARY_MODEL, OCR_MODEL)]
+        self.models = [ModelChecksum(name=d.name, checksum=d.checksum) for d in self.detectors] + others
 
     def _refresh_fixtures(self, cam: Camera) -> None:
         """Config fixtures plus the review service's; on failure the previous set stays."""
@@ -398,6 +415,7 @@ class Worker:
             self._next_fixtures = time.monotonic() + FIXTURES_EVERY_S
             for cam, _, _ in running.values():
                 self._refresh_fixtures(cam)
+            self.refresh_models()
         for cid in sorted(owned - running.keys() - self._done):
             cam = self._camera(wanted[cid])
             # Open clues continue under their ids: from this worker's previous config of the camera
