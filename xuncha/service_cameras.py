@@ -117,13 +117,18 @@ def upload_reference(review_url: str, token: str, camera_id: str, preset: str, j
         pass
 
 
-def fetch_fixtures(review_url: str, token: str, camera: CameraConfig) -> list[FixtureSetting]:
-    """The camera's fixtures recorded by operators in the review service (固定设施 rejections)."""
+def fetch_fixtures(review_url: str, token: str, camera: CameraConfig) -> list[FixtureSetting] | None:
+    """The camera's fixtures recorded by operators in the review service (固定设施 rejections); None
+    (and a warning) when the service cannot tell."""
     query = f"?preset={quote(camera.preset)}" if camera.preset else ""
     url = f"{review_url.rstrip('/')}/api/cameras/{quote(camera.id)}/fixtures{query}"
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=5) as r:
-        return [FixtureSetting.model_validate(f) for f in json.load(r)["fixtures"]]
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return [FixtureSetting.model_validate(f) for f in json.load(r)["fixtures"]]
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("camera %s: fixtures not refreshed from the review service: %s", camera.id, e)
+        return None
 
 
 def cameras_from(data: Any, taxonomy: Taxonomy, source: str) -> list[CameraConfig]:

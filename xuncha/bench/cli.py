@@ -1,4 +1,5 @@
-"""`xuncha bench ...`: compose scenarios, measure clue precision against baselines, measure throughput."""
+"""`xuncha bench ...`: compose scenarios, measure clue precision against baselines, measure throughput, shadow-test
+a new model on reviewed clues."""
 
 from __future__ import annotations
 
@@ -61,6 +62,23 @@ def _throughput(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shadow(args: argparse.Namespace) -> int:
+    from xuncha.bench.shadow import run_shadow
+    from xuncha.config.worker import load_worker_config
+
+    cfg, _ = load_worker_config(args.config)
+    report = run_shadow(args.model, args.against, args.export, cfg)
+    print(report["text"])
+    skipped = report["skipped"]
+    print(f"\n{report['replayed']} clue(s) replayed, {len(skipped)} not replayed" + (":" if skipped else ""))
+    for s in skipped:
+        print(f"  {s['clue_id']}: {s['why']}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        print(f"JSON: {args.json} (upload it on the review service's 模型管理 page)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="evaluation suite: scenarios, precision vs baselines, throughput")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
@@ -94,3 +112,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--garbage-model", metavar="REF", help="add a garbage model (card or .onnx) on every camera")
     common(q)
     q.set_defaults(func=_throughput)
+
+    q = bsub.add_parser(
+        "shadow", help="replay reviewed clues (export-dataset folder) through a new and the current model"
+    )
+    q.add_argument("--model", required=True, metavar="REF", help="the new model: card name, card YAML or .onnx")
+    q.add_argument("--against", required=True, metavar="REF", help="the current model: card name, card YAML or .onnx")
+    q.add_argument("--export", required=True, type=Path, metavar="DIR", help="folder made by `review export-dataset`")
+    q.add_argument("--config", required=True, type=Path, help="the workers' config (cameras, zones, detectors.conf)")
+    q.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON (for the 模型管理 page)")
+    q.set_defaults(func=_shadow)

@@ -27,6 +27,7 @@ from xuncha.review import (
     deadletter_routes,
     decision_routes,
     health_routes,
+    model_routes,
     report_routes,
     service_routes,
     stats_routes,
@@ -54,6 +55,7 @@ ROUTERS = (
     report_routes,
     health_routes,
     deadletter_routes,
+    model_routes,
 )
 
 

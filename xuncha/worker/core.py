@@ -22,7 +22,7 @@ import numpy as np
 from xuncha.clues.broker import CluePublisher, ClueSpool, embedded_broker_url
 from xuncha.clues.contracts import ClueEvent, ModelChecksum
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.config.worker import CameraConfig, FixtureSetting, WorkerConfig
+from xuncha.config.worker import CameraConfig, WorkerConfig
 from xuncha.detector.cards import load_detector
 from xuncha.detector.onnx import OnnxDetector
 from xuncha.detector.pool import DetectorPool, default_parallel
@@ -42,6 +42,7 @@ from xuncha.types import Detection, Frame
 from xuncha.view.guard import ViewGuard
 from xuncha.worker.files import file_source, run_files
 from xuncha.worker.live import LiveCameras, Reload
+from xuncha.worker.model_swap import checksums, refresh_promoted
 from xuncha.worker.publish import TransitionPublisher, log_event
 from xuncha.worker.state import Camera, Emit, RunSummary
 from xuncha.worker.textlog import log_text_found
@@ -62,11 +63,11 @@ class Worker:
         self.tz = ZoneInfo(cfg.timezone)
         parallel = cfg.detectors.parallel or default_parallel()
         threads = cfg.detectors.threads or max(1, (os.cpu_count() or 1) // parallel)
-        self.detectors: list[OnnxDetector] = [
-            load_detector(ref, threads=threads, conf=cfg.detectors.conf) for ref in cfg.detectors.models
-        ]
+        self._load_model = lambda ref: load_detector(ref, threads=threads, conf=cfg.detectors.conf)
+        self.detectors: list[OnnxDetector] = [self._load_model(ref) for ref in cfg.detectors.models]
+        self._model_names = [d.name for d in self.detectors]  # what 模型管理 promotes under (model_swap.py)
         self.pool = DetectorPool(parallel)
-        self.models = [ModelChecksum(name=d.name, checksum=d.checksum) for d in self.detectors]
+        self.models = checksums(self.detectors)  # detectors first, then the stationary model and OCR
         if cfg.detectors.stationary:
             self.models.append(ModelChecksum(name=STATIONARY_MODEL, checksum=None))
         self.text_params = cfg.text_params()
@@ -118,17 +119,20 @@ class Worker:
     def _review_token(self) -> str | None:
         return self.cfg.review_token or os.environ.get("XUNCHA_REVIEW_TOKEN")
 
-    def refresh_fixtures(self, cam: Camera) -> None:
-        """Config fixtures plus the review service's; on failure the previous set stays."""
-        fetched: list[FixtureSetting] = []
+    def refresh_models(self) -> None:
+        """Run the models promoted in the review service (模型管理); on failure the running ones stay."""
         token = self._review_token()
         if self.cfg.review_url and token:
-            try:
-                fetched = fetch_fixtures(self.cfg.review_url, token, cam.cfg)
-            except (OSError, ValueError, KeyError) as e:
-                log.warning("camera %s: fixtures not refreshed from the review service: %s", cam.cfg.id, e)
-                return
-        cam.pipeline.set_fixtures([*cam.cfg.fixtures, *fetched])
+            names, load = self._model_names, self._load_model
+            self.detectors = refresh_promoted(self.cfg.review_url, token, self.detectors, names, load)
+            self.models[: len(self.detectors)] = checksums(self.detectors)  # in place: the publisher holds it
+
+    def refresh_fixtures(self, cam: Camera) -> None:
+        """Config fixtures plus the review service's; on failure the previous set stays."""
+        token = self._review_token()
+        fetched = fetch_fixtures(self.cfg.review_url, token, cam.cfg) if self.cfg.review_url and token else []
+        if fetched is not None:
+            cam.pipeline.set_fixtures([*cam.cfg.fixtures, *fetched])
 
     def file_source(self, cam: CameraConfig, run_start: float) -> FileSource | StillsSource:
         return file_source(cam, run_start, self.tz)

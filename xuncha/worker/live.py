@@ -31,6 +31,8 @@ Running = dict[str, tuple[Camera, Feed, RtspSource | None]]
 class LiveHost(Host, Protocol):
     publisher: TransitionPublisher
 
+    def refresh_models(self) -> None: ...
+
 
 class LiveCameras:
     """The live loop of one worker and the cameras it runs now (`running`, read by /health)."""
@@ -113,6 +115,7 @@ class LiveCameras:
             self._next_fixtures = time.monotonic() + FIXTURES_EVERY_S
             for cam, _, _ in running.values():
                 host.refresh_fixtures(cam)
+            host.refresh_models()
         for cid in sorted(owned - running.keys() - self.done):
             cam = host.camera(wanted[cid])
             # Open clues continue under their ids: from this worker's previous config of the camera
