@@ -187,17 +187,23 @@ def stage_counter(worker: Worker) -> dict[str, float] | None:
 
 
 def config(n: int, urls: list[str], args: argparse.Namespace, data_dir: Path) -> WorkerConfig:
+    # With a garbage model every zone watches 暴露垃圾 too: the model runs on every camera's samples.
+    garbage = {"scene": ["exposed_garbage"], "dwell_s": 10} if args.garbage_model else {}
     return WorkerConfig.model_validate(
         {
             "data_dir": str(data_dir),
             "broker_url": args.broker_url,
-            "detectors": {"models": [MODEL], "stationary": not args.no_stationary, "threads": args.threads},
+            "detectors": {
+                "models": [MODEL, *([args.garbage_model] if args.garbage_model else [])],
+                "stationary": not args.no_stationary,
+                "threads": args.threads,
+            },
             "cameras": [
                 {
                     "id": f"cam{i:03d}",
                     "source": urls[i % len(urls)],
                     "sample_interval_s": args.interval,
-                    "zones": [{"id": "all", "name": "全画面", "polygon": WHOLE, "rules": RULES}],
+                    "zones": [{"id": "all", "name": "全画面", "polygon": WHOLE, "rules": RULES, **garbage}],
                 }
                 for i in range(n)
             ],
@@ -326,6 +332,7 @@ def main() -> None:
     ap.add_argument("--mounts-per-clip", type=int, default=2)
     ap.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: the worker's, all cores)")
     ap.add_argument("--no-stationary", action="store_true", help="without the stationary-object model")
+    ap.add_argument("--garbage-model", help="add garbage recognition on every camera (a card name or an .onnx path)")
     ap.add_argument("--broker-url", help="kombu URL, e.g. amqp://guest:guest@127.0.0.1:5672// (default: embedded)")
     ap.add_argument("--all", action="store_true", help="go on after the first N not sustained")
     args = ap.parse_args()
@@ -339,7 +346,8 @@ def main() -> None:
     # consecutive cameras differ in clip, then in server
     urls = [s.url(f"{c}{k}") for k in range(args.mounts_per_clip) for s in servers for c in args.clips]
     print(
-        f"{MODEL}, stationary model {'off' if args.no_stationary else 'on'}, onnxruntime threads "
+        f"{' + '.join([MODEL, *([args.garbage_model] if args.garbage_model else [])])}, "
+        f"stationary model {'off' if args.no_stationary else 'on'}, onnxruntime threads "
         f"{args.threads or 'default (all cores)'}, keyframes-only, one sample per {args.interval:g} s; "
         f"{args.seconds:g} s measured after warm-up, median of {args.repeat}; {args.servers} RTSP servers x "
         f"{len(mounts)} mounts ({', '.join(args.clips)}); broker {'given' if args.broker_url else 'embedded SQLite'}\n"
