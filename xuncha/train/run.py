@@ -253,7 +253,7 @@ class Run:
         epochs = len(results.read_text().splitlines()) - 1 if results.is_file() else o.epochs
         start = "random weights (scratch)"
         if o.weights:
-            start = f"{'trained weights' if o.weights.endswith('.pt') else 'converted COCO weights of'} {o.weights}"
+            start = f"{'trained weights' if o.weights.endswith('.pt') else 'weights converted from'} {o.weights}"
         reviews = ""
         if o.reviews:
             r = json.loads((self.folder / "data" / "prepared.json").read_text())["reviews"]
