@@ -133,6 +133,15 @@ def jamcam(models: Sequence[str]) -> None:
                     elif not any(iou(c.detection.box, tuple(p["box"])) >= 0.3 for p in parked.values()):
                         traffic[model][1] += 1
             naive = [Clue(c.zone_id, c.category, c.detection.box, t, t) for t, _, cands in seen for c in cands]
+            for c in clues:  # which vehicle each clue is on: a parked one, or traffic queueing at the sample
+                on = [v["id"] for v in parked.values() if iou(c.box, tuple(v["box"])) >= 0.3] or [
+                    f"{v['id']} ({v['type']}, stopped {v['stopped']})"
+                    for v in at.get(round(c.open_s, 2), [])
+                    if iou(c.box, tuple(v["box"])) >= 0.3
+                ]
+                box = ", ".join(f"{v:.0f}" for v in c.box)
+                where = f"{clip['truth']} {model}: clue {c.scenario} ({box})"
+                print(f"  {where} opened {c.open_s:.0f} s on {on or 'nothing annotated'}")
             for zone in clip["zones"]:
                 ids = (clip["violations"] or {}).get(zone["id"], [])
                 truth_v = [
