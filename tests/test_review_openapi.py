@@ -60,5 +60,7 @@ def test_openapi_describes_dispatch_and_worker_endpoints_with_true_examples(tmp_
             ex = _example("POST", path)
             r = client.post(path, headers=worker, json=ex["json"])
             assert r.status_code == 200 and r.json().keys() == ex["response"].keys(), path
+        r = client.get("/api/worker/models", headers=worker)
+        assert r.status_code == 200 and r.json().keys() == _example("GET", "/api/worker/models")["response"].keys()
         r = client.get("/api/cameras/cam-1/fixtures", headers=worker)
         assert r.json().keys() == _example("GET", "/api/cameras/{camera_id}/fixtures")["response"].keys()

@@ -144,6 +144,23 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"cameras": {"gate-3": {"state": "ok", "last_sample": "2024-05-01T08:00:02+08:00"}}},
         "response": {"accept_view": []},
     },
+    ("GET", "/api/worker/models"): {
+        "response": {
+            "models": {
+                "garbage": {
+                    "model_name": "garbage",
+                    "action": "promote",
+                    "ref": "/srv/xuncha/models/garbage-v5.onnx",
+                    "checksum": "sha256:e2d123475d54f9b08b3fc18b1a8e256851c83260c0615613d272ec0600a185dd",
+                    "previous_ref": "garbage",
+                    "previous_checksum": "sha256:d6c3c474ca76505d941ebb92dbaba01f75e7a37c6ce1eaf695726bda1bdbc845",
+                    "report_id": 3,
+                    "by": "admin",
+                    "at": "2024-05-01T03:00:00+00:00",
+                }
+            }
+        }
+    },
     ("GET", "/api/cameras/{camera_id}/fixtures"): {
         "response": {
             "camera_id": "gate-3",
