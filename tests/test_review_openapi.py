@@ -64,3 +64,5 @@ def test_openapi_describes_dispatch_and_worker_endpoints_with_true_examples(tmp_
         assert r.status_code == 200 and r.json().keys() == _example("GET", "/api/worker/models")["response"].keys()
         r = client.get("/api/cameras/cam-1/fixtures", headers=worker)
         assert r.json().keys() == _example("GET", "/api/cameras/{camera_id}/fixtures")["response"].keys()
+        r = client.get("/api/cameras/cam-1/gating", headers=worker)
+        assert r.json().keys() == _example("GET", "/api/cameras/{camera_id}/gating")["response"].keys()

@@ -37,6 +37,7 @@ from xuncha.fileio import write_atomic
 from xuncha.redact import mask_url
 from xuncha.taxonomy import Taxonomy
 from xuncha.types import Detection, Frame
+from xuncha.zones.gating import Adjustment
 from xuncha.zones.model import check_zone_set
 
 log = logging.getLogger("xuncha.service_cameras")
@@ -128,6 +129,19 @@ def fetch_fixtures(review_url: str, token: str, camera: CameraConfig) -> list[Fi
             return [FixtureSetting.model_validate(f) for f in json.load(r)["fixtures"]]
     except (OSError, ValueError, KeyError) as e:
         log.warning("camera %s: fixtures not refreshed from the review service: %s", camera.id, e)
+        return None
+
+
+def fetch_gating(review_url: str, token: str, camera: CameraConfig) -> list[Adjustment] | None:
+    """The camera's adaptive-gating adjustments (zones that run tighter after a low 立案率); None (and
+    a warning) when the service cannot tell."""
+    url = f"{review_url.rstrip('/')}/api/cameras/{quote(camera.id)}/gating"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return [Adjustment.model_validate(a) for a in json.load(r)["adjustments"]]
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("camera %s: gating not refreshed from the review service: %s", camera.id, e)
         return None
 
 

@@ -24,7 +24,9 @@ from xuncha.text.ocr import text_reference
 from xuncha.text.stage import Ocr, TextParams, TextStage
 from xuncha.types import Detection, Frame
 from xuncha.view.guard import ViewGuard
+from xuncha.zones.gating import Adjustment, gated_zones
 from xuncha.zones.match import ZoneMatcher
+from xuncha.zones.model import ZoneSet
 
 
 def fixtures_px(fixtures: list[FixtureSetting], size: tuple[int, int]) -> list[Fixture]:
@@ -42,11 +44,25 @@ class Sensed:
 
 
 @dataclass
+class InForce:
+    """The zone set the matcher and the confirmer's dwell run with: the camera's, tightened by adaptive
+    gating (one object shared by both, so a change reaches pending tracks too)."""
+
+    zones: ZoneSet
+    taxonomy: Taxonomy
+    gating: list[Adjustment] = field(default_factory=list)
+
+    def dwell(self, zone_id: str, category: str) -> float:
+        return self.zones.get(zone_id).dwell(category, self.taxonomy)
+
+
+@dataclass
 class CameraPipeline:
     """The stages with memory of one camera. The matcher and text stage are built at the first frame
     (and again when the stream changes size): zones are normalised, pixels need the frame size."""
 
     cfg: CameraConfig
+    in_force: InForce
     confirmer: Confirmer
     tz: tzinfo
     ocr: Ocr
@@ -71,18 +87,30 @@ class CameraPipeline:
         view: ViewGuard | None = None,
     ) -> CameraPipeline:
         """`stationary` None: no stationary model; it runs only where a zone uses its label anyway."""
-        confirmer = Confirmer(cam.id, lambda zone, category: cam.zones.get(zone).dwell(category, taxonomy), confirm)
+        in_force = InForce(cam.zones, taxonomy)
+        confirmer = Confirmer(cam.id, in_force.dwell, confirm)
         model = (
             StationaryObjectModel(stationary)
             if stationary is not None and STATIONARY_LABEL in cam.zones.labels_used()
             else None
         )
-        return cls(cam, confirmer, tz, ocr, text, model, view, fixtures=list(cam.fixtures))
+        return cls(cam, in_force, confirmer, tz, ocr, text, model, view, fixtures=list(cam.fixtures))
 
     def set_fixtures(self, fixtures: list[FixtureSetting]) -> None:
         self.fixtures = fixtures
         if self.frame_size != (0, 0):
             self.confirmer.set_fixtures(fixtures_px(fixtures, self.frame_size))
+
+    def set_gating(self, adjustments: list[Adjustment]) -> bool:
+        """Run with the review service's gating adjustments from the next sample on (open and pending
+        tracks keep going, under the new dwell); whether they changed."""
+        if adjustments == self.in_force.gating:
+            return False
+        self.in_force.gating = adjustments
+        self.in_force.zones = gated_zones(self.cfg.zones, adjustments, self.in_force.taxonomy)
+        if self.matcher is not None:
+            self.matcher = ZoneMatcher(self.in_force.zones, self.frame_size, self.confirmer.params.same_place)
+        return True
 
     def sense(
         self, frame: Frame, detections: list[Detection], seen: Callable[[Frame], None] | None = None
@@ -98,7 +126,7 @@ class CameraPipeline:
             seen(frame)
         if self.matcher is None or self.frame_size != frame.size:
             self.frame_size = frame.size
-            self.matcher = ZoneMatcher(self.cfg.zones, frame.size, self.confirmer.params.same_place)
+            self.matcher = ZoneMatcher(self.in_force.zones, frame.size, self.confirmer.params.same_place)
             reference = text_reference(self.cfg.zones, frame.size)
             self.text = TextStage.for_zones(self.cfg.zones, frame.size, self.ocr, self.text_params, reference)
             self.confirmer.set_fixtures(fixtures_px(self.fixtures, frame.size))

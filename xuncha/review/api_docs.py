@@ -167,6 +167,24 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             "fixtures": [{"zone": "box", "category": "0507", "box": [0.2, 0.6, 0.3, 0.8]}],
         }
     },
+    ("GET", "/api/cameras/{camera_id}/gating"): {
+        "response": {
+            "camera_id": "gate-3",
+            "enabled": True,
+            "adjustments": [
+                {
+                    "zone": "box",
+                    "category": "0507",
+                    "level": 1,
+                    "score_delta": 0.05,
+                    "dwell_factor": 1.5,
+                    "since": "2024-05-01T03:00:00+00:00",
+                    "note": "自动提高门槛：分数 +0.05，停留 ×1.5（近50条立案率 0.22）",
+                }
+            ],
+            "log": [],
+        }
+    },
     ("GET", "/api/cameras/{camera_id}/reference"): {
         "response": {
             "picture": "/api/cameras/gate-3/reference.jpg?preset=",

@@ -26,6 +26,7 @@ from xuncha.review import (
     correction_routes,
     deadletter_routes,
     decision_routes,
+    gating_routes,
     health_routes,
     model_routes,
     report_routes,
@@ -56,6 +57,7 @@ ROUTERS = (
     health_routes,
     deadletter_routes,
     model_routes,
+    gating_routes,
 )
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from xuncha.clues.dispatch import Escalation
 from xuncha.config import ConfigError, TimeZoneName, read_yaml, validate
+from xuncha.review.gating import GatingSettings
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 
 FIXTURE_REASON = "fixture"
@@ -107,6 +108,9 @@ class ReviewConfig(BaseModel):
     )
     reject_reasons: list[RejectReason] = Field(default_factory=lambda: list(DEFAULT_REASONS), min_length=1)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    gating: GatingSettings = Field(
+        default_factory=GatingSettings, description="Adaptive gating: zones' thresholds follow their 立案率"
+    )
 
     @field_validator("public_url")
     @classmethod

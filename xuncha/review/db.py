@@ -411,6 +411,35 @@ class CameraFence(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, doc="When a message last passed the fence")
 
 
+class GatingLevel(Base):
+    """How many steps tighter than its rules a camera's zone runs for a category (adaptive gating)."""
+
+    __tablename__ = "gating_levels"
+    camera_id: Mapped[str] = mapped_column(String(limits.ID_CHARS), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(String(limits.ID_CHARS), primary_key=True)
+    category_code: Mapped[str] = mapped_column(String(limits.CATEGORY_CODE_CHARS), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(doc="Decisions before this do not count for the next change")
+
+
+class GatingChange(Base):
+    """One change of a gating level, with the numbers that caused it; an undo is a change too."""
+
+    __tablename__ = "gating_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(limits.ID_CHARS), index=True)
+    zone_id: Mapped[str] = mapped_column(String(limits.ID_CHARS))
+    category_code: Mapped[str] = mapped_column(String(limits.CATEGORY_CODE_CHARS))
+    at: Mapped[datetime]
+    old_level: Mapped[int] = mapped_column(Integer)
+    new_level: Mapped[int] = mapped_column(Integer)
+    reviewed: Mapped[int | None] = mapped_column(Integer, doc="Reviews the change was decided on (null: an undo)")
+    accepted: Mapped[int | None] = mapped_column(Integer, doc="Of which filed (立案)")
+    by: Mapped[str] = mapped_column(String(64), doc="'auto' or the admin who undid a change")
+    undoes: Mapped[int | None] = mapped_column(ForeignKey("gating_changes.id"), doc="The change this one undid")
+    undone_at: Mapped[datetime | None]
+
+
 def make_engine(url: str) -> Engine:
     """Engine for `url`; SQLite files get WAL and a busy timeout so threads can share them."""
     if url.startswith("sqlite"):

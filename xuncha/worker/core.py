@@ -32,7 +32,7 @@ from xuncha.leases import LeaseStore
 from xuncha.metrics import WorkerMetrics
 from xuncha.pipeline.camera import CameraPipeline
 from xuncha.recheck.desk import RecheckDesk
-from xuncha.service_cameras import SampleObserver, fetch_fixtures
+from xuncha.service_cameras import SampleObserver, fetch_fixtures, fetch_gating
 from xuncha.streams.file import FileSource
 from xuncha.streams.stills import StillsSource
 from xuncha.taxonomy import Taxonomy
@@ -113,7 +113,7 @@ class Worker:
             view,
         )
         state = Camera(cfg=cam, pipeline=pipeline, place=resolve_place(cam.region, location, self.regions))
-        self.refresh_fixtures(state)
+        self.refresh_from_review(state)
         return state
 
     def _review_token(self) -> str | None:
@@ -127,12 +127,29 @@ class Worker:
             self.detectors = refresh_promoted(self.cfg.review_url, token, self.detectors, names, load)
             self.models[: len(self.detectors)] = checksums(self.detectors)  # in place: the publisher holds it
 
-    def refresh_fixtures(self, cam: Camera) -> None:
-        """Config fixtures plus the review service's; on failure the previous set stays."""
+    def refresh_from_review(self, cam: Camera) -> None:
+        """Config fixtures plus the review service's, and the service's gating adjustments (zones that run
+        tighter after a low 立案率); on failure the previous ones stay."""
         token = self._review_token()
-        fetched = fetch_fixtures(self.cfg.review_url, token, cam.cfg) if self.cfg.review_url and token else []
+        if not (self.cfg.review_url and token):
+            cam.pipeline.set_fixtures(list(cam.cfg.fixtures))
+            return
+        fetched = fetch_fixtures(self.cfg.review_url, token, cam.cfg)
         if fetched is not None:
             cam.pipeline.set_fixtures([*cam.cfg.fixtures, *fetched])
+        gating = fetch_gating(self.cfg.review_url, token, cam.cfg)
+        if gating is not None and cam.pipeline.set_gating(gating):
+            for a in gating:
+                log.info(
+                    "camera %s zone %s category %s: adaptive gating level %d: %s",
+                    cam.cfg.id,
+                    a.zone,
+                    a.category,
+                    a.level,
+                    a.note,
+                )
+            if not gating:
+                log.info("camera %s: adaptive gating off, every zone at its rules' values", cam.cfg.id)
 
     def file_source(self, cam: CameraConfig, run_start: float) -> FileSource | StillsSource:
         return file_source(cam, run_start, self.tz)

@@ -23,7 +23,7 @@ from xuncha.worker.state import Camera, Emit, Host, RunSummary
 
 log = logging.getLogger("xuncha.worker")
 
-FIXTURES_EVERY_S = 30.0  # how often a live worker asks the review service for new fixtures
+FIXTURES_EVERY_S = 30.0  # how often a live worker asks the review service for new fixtures and gating
 Reload = Callable[[], tuple[WorkerConfig, Taxonomy] | None]
 Running = dict[str, tuple[Camera, Feed, RtspSource | None]]
 
@@ -114,7 +114,7 @@ class LiveCameras:
         if time.monotonic() >= self._next_fixtures:
             self._next_fixtures = time.monotonic() + FIXTURES_EVERY_S
             for cam, _, _ in running.values():
-                host.refresh_fixtures(cam)
+                host.refresh_from_review(cam)
             host.refresh_models()
         for cid in sorted(owned - running.keys() - self.done):
             cam = host.camera(wanted[cid])
