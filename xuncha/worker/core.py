@@ -43,9 +43,9 @@ from xuncha.view.guard import ViewGuard
 from xuncha.worker.files import file_source, run_files
 from xuncha.worker.live import LiveCameras, Reload
 from xuncha.worker.model_swap import checksums, refresh_promoted
+from xuncha.worker.notices import log_gating, log_text_found
 from xuncha.worker.publish import TransitionPublisher, log_event
 from xuncha.worker.state import Camera, Emit, RunSummary
-from xuncha.worker.textlog import log_text_found
 from xuncha.zones.match import zone_polygon_px
 from xuncha.zones.regions import RegionIndex, resolve_place
 
@@ -128,28 +128,14 @@ class Worker:
             self.models[: len(self.detectors)] = checksums(self.detectors)  # in place: the publisher holds it
 
     def refresh_from_review(self, cam: Camera) -> None:
-        """Config fixtures plus the review service's, and the service's gating adjustments (zones that run
-        tighter after a low 立案率); on failure the previous ones stay."""
-        token = self._review_token()
-        if not (self.cfg.review_url and token):
-            cam.pipeline.set_fixtures(list(cam.cfg.fixtures))
-            return
-        fetched = fetch_fixtures(self.cfg.review_url, token, cam.cfg)
+        """Fixtures (config + review service) and the service's adaptive gating; on failure the old ones stay."""
+        url, token = self.cfg.review_url, self._review_token()
+        fetched = fetch_fixtures(url, token, cam.cfg) if url and token else []
         if fetched is not None:
             cam.pipeline.set_fixtures([*cam.cfg.fixtures, *fetched])
-        gating = fetch_gating(self.cfg.review_url, token, cam.cfg)
+        gating = fetch_gating(url, token, cam.cfg) if url and token else None
         if gating is not None and cam.pipeline.set_gating(gating):
-            for a in gating:
-                log.info(
-                    "camera %s zone %s category %s: adaptive gating level %d: %s",
-                    cam.cfg.id,
-                    a.zone,
-                    a.category,
-                    a.level,
-                    a.note,
-                )
-            if not gating:
-                log.info("camera %s: adaptive gating off, every zone at its rules' values", cam.cfg.id)
+            log_gating(cam.cfg.id, gating)
 
     def file_source(self, cam: CameraConfig, run_start: float) -> FileSource | StillsSource:
         return file_source(cam, run_start, self.tz)

@@ -1,13 +1,15 @@
-"""What the worker says when a text zone's read finds a new block (RapidOCR itself logs only empty reads)."""
+"""What the worker tells operators in its log: new text a zone's read found, and adaptive gating changes."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from xuncha.config.worker import CameraConfig
 from xuncha.taxonomy import Taxonomy
 from xuncha.text.stage import TextStage
+from xuncha.zones.gating import Adjustment
 
 log = logging.getLogger("xuncha.worker")
 
@@ -27,3 +29,12 @@ def log_text_found(cam: CameraConfig, text: TextStage, taxonomy: Taxonomy, when:
             ",".join(block.phones) or "none",
             dwell,
         )
+
+
+def log_gating(camera_id: str, gating: Sequence[Adjustment]) -> None:
+    """Each zone's adaptive gating level after a change (zones that run tighter after a low 立案率)."""
+    for a in gating:
+        level = f"adaptive gating level {a.level}: {a.note}"
+        log.info("camera %s zone %s category %s: %s", camera_id, a.zone, a.category, level)
+    if not gating:
+        log.info("camera %s: adaptive gating off, every zone at its rules' values", camera_id)
