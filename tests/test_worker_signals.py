@@ -41,11 +41,14 @@ def run(mode: str) -> tuple[str, str] | None:
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "armed"  # imports done, however slow the machine
     try:
-        out, err = proc.communicate(timeout=10)
+        proc.wait(timeout=10)  # the output is a few lines: the pipes cannot fill
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
         return None
+    # Read through the text wrappers: readline() may already hold the rest of stdout in its buffer,
+    # which communicate() (it reads the file descriptors) would miss.
+    out, err = proc.stdout.read(), proc.stderr.read()
     assert proc.returncode == 0, err
     return out, err
 
