@@ -9,7 +9,7 @@
    over --repeat runs. The old intake logged the whole body through the baseline masking: its
    cost on 5 MB is extrapolated from the measured baseline (n^2), not run (hours).
 
-    .venv/bin/python bench/intake_poison.py [--repeat 5] [--rabbit amqp://guest:guest@127.0.0.1:5672//]
+    .venv/bin/xuncha bench intake-poison [--repeat 5] [--rabbit amqp://guest:guest@127.0.0.1:5672//]
 """
 
 from __future__ import annotations
