@@ -32,7 +32,8 @@ from review_support import Clock, add_users, login, review_config  # noqa: E402 
 
 from xuncha.bench.cases import generate, seed  # noqa: E402
 from xuncha.review.app import create_app  # noqa: E402
-from xuncha.review.db import User, open_database  # noqa: E402
+from xuncha.review.db.engine import open_database  # noqa: E402
+from xuncha.review.db.users import User  # noqa: E402
 from xuncha.taxonomy import load_taxonomy  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")

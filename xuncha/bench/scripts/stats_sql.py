@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, text
 
 from xuncha.bench.cases import generate, seed
 from xuncha.review import stats
-from xuncha.review.db import open_database
+from xuncha.review.db.engine import open_database
 
 TZ = ZoneInfo("Asia/Shanghai")
 MAY = datetime(2026, 5, 1, tzinfo=TZ)
