@@ -21,7 +21,8 @@ from xuncha.clues.evidence import JPEG_QUALITY, EvidenceStore
 from xuncha.detector.cards import load_detector
 from xuncha.review import decisions
 from xuncha.review.config import load_review_config
-from xuncha.review.db import User, open_database
+from xuncha.review.db.engine import open_database
+from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 from xuncha.types import Detection, same_place
 

@@ -14,7 +14,9 @@ from xuncha.clues.broker import Poison
 from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.dispatch import VERDICT_NAMES, RecheckResult
 from xuncha.review.auth import create_user
-from xuncha.review.db import CameraFence, Case, CaseReport, Clue, ClueEventRow, Decision, Recheck
+from xuncha.review.db.cameras import CameraFence
+from xuncha.review.db.cases import Case, CaseReport, Recheck
+from xuncha.review.db.clues import Clue, ClueEventRow, Decision
 from xuncha.review.fencing import refusal
 from xuncha.review.handling import apply_result
 from xuncha.review.intake import apply_or_poison

@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, func, select
 
 from xuncha.clues.contracts import ClueEvent
 from xuncha.leases import CameraLease
-from xuncha.review.db import ClueEventRow
+from xuncha.review.db.clues import ClueEventRow
 from xuncha.review.deadletter import DeadLetter
 from xuncha.review.intake import run_intake
 

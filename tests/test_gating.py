@@ -13,7 +13,8 @@ from review_support import Clock, add_users, database, login, make_event, review
 from sqlalchemy import select
 
 from xuncha.review.app import create_app
-from xuncha.review.db import ACCEPTED, REJECTED, Clue, Decision, User
+from xuncha.review.db.clues import ACCEPTED, REJECTED, Clue, Decision
+from xuncha.review.db.users import User
 from xuncha.review.gating import Change, GatingSettings, next_level
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from xuncha.review import health_store
 from xuncha.review.app import create_app
-from xuncha.review.db import CameraRow, CameraStateChange, ReferencePicture
+from xuncha.review.db.cameras import CameraRow, CameraStateChange, ReferencePicture
 from xuncha.taxonomy import load_taxonomy
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)

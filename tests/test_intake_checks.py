@@ -27,7 +27,7 @@ from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.clues.schemas import SCHEMA_FILE
 from xuncha.review import deadletter
-from xuncha.review.db import Clue
+from xuncha.review.db.clues import Clue
 from xuncha.review.intake import ingest, run_intake
 from xuncha.taxonomy import Category, Taxonomy
 

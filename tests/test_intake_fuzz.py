@@ -26,7 +26,7 @@ from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
 from xuncha.review import deadletter
 from xuncha.review.app import create_app
-from xuncha.review.db import ClueEventRow
+from xuncha.review.db.clues import ClueEventRow
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import load_taxonomy
 

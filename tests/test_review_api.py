@@ -19,7 +19,8 @@ from xuncha.clues.dispatch import VERDICT_NAMES, RecheckResult
 from xuncha.config.worker import FixtureSetting
 from xuncha.review.app import create_app
 from xuncha.review.config import DispatchSettings
-from xuncha.review.db import Case, Clue, Decision, FixtureRow, OutboxMessage
+from xuncha.review.db.cases import Case, OutboxMessage
+from xuncha.review.db.clues import Clue, Decision, FixtureRow
 from xuncha.review.handling import apply_result
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from xuncha.review.app import create_app
 from xuncha.review.auth import COOKIE
-from xuncha.review.db import User
+from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 

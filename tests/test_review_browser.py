@@ -29,7 +29,7 @@ from xuncha.clues.evidence import EvidenceStore
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
 from xuncha.review import deadletter
 from xuncha.review.app import create_app
-from xuncha.review.db import Decision, FixtureRow
+from xuncha.review.db.clues import Decision, FixtureRow
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 

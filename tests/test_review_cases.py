@@ -27,7 +27,8 @@ from xuncha.clues.broker import CluePublisher, Topology, embedded_broker_url
 from xuncha.review.app import create_app
 from xuncha.review.cases import CASE_TOPOLOGY, CaseMessage, CaseRelay
 from xuncha.review.config import DispatchSettings
-from xuncha.review.db import ClueEventRow, OutboxMessage
+from xuncha.review.db.cases import OutboxMessage
+from xuncha.review.db.clues import ClueEventRow
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import load_taxonomy
 

@@ -14,7 +14,7 @@ from review_support import Clock, add_users, database, login, make_event, review
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.review.app import create_app
 from xuncha.review.corrections import CorrectionError, check
-from xuncha.review.db import Correction
+from xuncha.review.db.clues import Correction
 from xuncha.review.export import Filters, reviewed, write_export
 from xuncha.review.export_plan import Corrected, Reviewed, class_names, label_text, manifest_record, plan
 from xuncha.review.intake import ingest

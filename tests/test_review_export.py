@@ -21,7 +21,8 @@ from xuncha.clues.contracts import ClueEvent, Evidence, EvidenceImage
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import cli, decisions
 from xuncha.review.config import load_review_config
-from xuncha.review.db import User, open_database
+from xuncha.review.db.engine import open_database
+from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 from xuncha.train.prepare import DatasetError, prepare
 from xuncha.train.reviews import add_export

@@ -28,7 +28,8 @@ from sqlalchemy import select
 
 from xuncha.clues.contracts import CameraRef, ZoneRef
 from xuncha.review.app import create_app
-from xuncha.review.db import Decision, User
+from xuncha.review.db.clues import Decision
+from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 

@@ -14,7 +14,7 @@ from review_support import CHROMIUM, Clock, LiveServer, add_users, chromium_page
 
 from xuncha.bench.shadow import Replayed, row_json, tabulate
 from xuncha.review.app import create_app
-from xuncha.review.db import ModelPromotion
+from xuncha.review.db.promotions import ModelPromotion
 from xuncha.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]

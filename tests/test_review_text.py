@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from xuncha.clues.contracts import ClueEvent
 from xuncha.review.app import create_app
-from xuncha.review.db import CluePhone, OutboxMessage
+from xuncha.review.db.cases import OutboxMessage
+from xuncha.review.db.clues import CluePhone
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 

@@ -24,7 +24,8 @@ from test_worker_live import free_port, get, wait_for
 from xuncha.config.worker import WorkerConfig
 from xuncha.review.app import create_app
 from xuncha.review.cameras import CameraFields, save_camera, save_zone_set
-from xuncha.review.db import ReferencePicture, utcnow
+from xuncha.review.db.base import utcnow
+from xuncha.review.db.cameras import ReferencePicture
 from xuncha.service_cameras import ServiceCameras
 from xuncha.taxonomy import load_taxonomy
 from xuncha.types import Detection, Frame

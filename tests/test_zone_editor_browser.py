@@ -22,7 +22,7 @@ from test_worker_live import free_port, get, wait_for
 
 from xuncha.review.app import create_app
 from xuncha.review.cameras import CameraFields, save_camera
-from xuncha.review.db import utcnow
+from xuncha.review.db.base import utcnow
 from xuncha.taxonomy import load_taxonomy
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "editor"

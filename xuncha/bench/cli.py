@@ -1,13 +1,17 @@
 """`xuncha bench ...`: compose scenarios, measure clue precision against baselines, measure throughput, shadow-test
-a new model on reviewed clues."""
+a new model on reviewed clues, and run each benchmark script of `xuncha/bench/scripts/` (results: bench/README.md)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import logging
+import sys
 from pathlib import Path
 
 from xuncha.bench.precision import SHARED_DATA
+from xuncha.bench.scripts import module_name, scripts
 
 
 def _scenarios(args: argparse.Namespace) -> int:
@@ -79,8 +83,17 @@ def _shadow(args: argparse.Namespace) -> int:
     return 0
 
 
+def _script(args: argparse.Namespace) -> int:
+    if not args.verbose:  # a script prints its own tables; the services' INFO lines would drown them
+        logging.getLogger().setLevel(logging.WARNING)
+    script = importlib.import_module(module_name(args.bench_command))
+    # The script's own argparse reads sys.argv and names itself after argv[0] in its usage line.
+    sys.argv = [f"xuncha bench {args.bench_command}", *args.argv]
+    return int(script.main() or 0)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="evaluation suite: scenarios, precision vs baselines, throughput")
+    p = sub.add_parser("bench", help="evaluation suite and benchmark scripts (bench/README.md)")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
 
     def common(q: argparse.ArgumentParser) -> None:
@@ -122,3 +135,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--config", required=True, type=Path, help="the workers' config (cameras, zones, detectors.conf)")
     q.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON (for the 模型管理 page)")
     q.set_defaults(func=_shadow)
+
+    for name, description in scripts().items():
+        # No options of its own (prefix_chars): every argument after NAME, --help too, goes to the script.
+        q = bsub.add_parser(name, help=description, add_help=False, prefix_chars="\0")
+        q.add_argument("argv", nargs=argparse.REMAINDER)
+        q.set_defaults(func=_script)

@@ -36,7 +36,7 @@ from xuncha.review import (
 )
 from xuncha.review.bodylimit import BodyLimit
 from xuncha.review.config import ReviewConfig
-from xuncha.review.db import utcnow
+from xuncha.review.db.base import utcnow
 from xuncha.review.deps import HERE, LoginRequired, ReviewState
 from xuncha.review.throttle import LoginThrottle
 from xuncha.taxonomy import Taxonomy

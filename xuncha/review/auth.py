@@ -23,7 +23,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db import ROLES, TOKEN_ROLES, ApiToken, LoginSession, User, utcnow
+from xuncha.review.db.base import utcnow
+from xuncha.review.db.users import ROLES, TOKEN_ROLES, ApiToken, LoginSession, User
 
 COOKIE = "xuncha_session"
 CSRF_HEADER = "X-CSRF-Token"

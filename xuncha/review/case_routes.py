@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from xuncha.clues.dispatch import VERDICT_NAMES
 from xuncha.review import handling
 from xuncha.review.auth import Principal
-from xuncha.review.db import Case, CaseReport, Clue, Recheck
+from xuncha.review.db.cases import Case, CaseReport, Recheck
+from xuncha.review.db.clues import Clue
 from xuncha.review.deps import Reviewer, db, iso, page, require, state
 from xuncha.review.uploads import read_picture
 

@@ -25,7 +25,9 @@ from xuncha.clues.contracts import CameraRef, CategoryRef, GeoPoint, RegionRef, 
 from xuncha.clues.dispatch import CaseMessage, EvidenceLinks, recheck_queue
 from xuncha.redact import mask_url
 from xuncha.review.config import DispatchSettings
-from xuncha.review.db import Case, Clue, Decision, OutboxMessage, utcnow
+from xuncha.review.db.base import utcnow
+from xuncha.review.db.cases import Case, OutboxMessage
+from xuncha.review.db.clues import Clue, Decision
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from xuncha.review import corrections
-from xuncha.review.db import Clue, Correction, User
+from xuncha.review.db.clues import Clue, Correction
+from xuncha.review.db.users import User
 from xuncha.review.deps import Reviewer
 from xuncha.review.deps import state as st
 

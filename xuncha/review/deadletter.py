@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from xuncha.clues.broker import BadMessage, Poison
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
 from xuncha.redact import clip, mask_url
-from xuncha.review.db import Base, utcnow
+from xuncha.review.db.base import Base, utcnow
 
 log = logging.getLogger(__name__)
 REASON_CHARS = 2000

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from xuncha.review import decisions
 from xuncha.review.auth import Principal
-from xuncha.review.db import Decision, User
+from xuncha.review.db.clues import Decision
+from xuncha.review.db.users import User
 from xuncha.review.deps import Reviewer, state
 
 

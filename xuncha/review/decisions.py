@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from xuncha.review.cases import build_case, count_recurrence, file_case, withdraw_case
 from xuncha.review.config import FIXTURE_REASON, ReviewConfig
-from xuncha.review.db import ACCEPTED, PENDING, REJECTED, Clue, Decision, FixtureRow, User
+from xuncha.review.db.clues import ACCEPTED, PENDING, REJECTED, Clue, Decision, FixtureRow
+from xuncha.review.db.users import User
 from xuncha.taxonomy import Taxonomy
 
 

@@ -20,7 +20,7 @@ from xuncha.clues.evidence import EvidenceStore
 from xuncha.review import auth
 from xuncha.review.auth import COOKIE, CSRF_HEADER, Principal
 from xuncha.review.config import ReviewConfig
-from xuncha.review.db import utcnow
+from xuncha.review.db.base import utcnow
 from xuncha.review.throttle import LoginThrottle
 from xuncha.taxonomy import Taxonomy
 

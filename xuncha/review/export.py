@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.review.db import ACCEPTED, REJECTED, Clue, Correction, Decision, User
+from xuncha.review.db.clues import ACCEPTED, REJECTED, Clue, Correction, Decision
+from xuncha.review.db.users import User
 from xuncha.review.export_plan import (
     VAL_FRACTION,
     Corrected,

@@ -23,7 +23,10 @@ from xuncha.clues.contracts import CameraRef, CategoryRef, ZoneRef
 from xuncha.clues.dispatch import VERDICT_NAMES, RecheckRequest, RecheckResult, results_queue
 from xuncha.redact import mask_url
 from xuncha.review import deadletter, fencing
-from xuncha.review.db import Case, CaseReport, Clue, OutboxMessage, Recheck, User, utcnow
+from xuncha.review.db.base import utcnow
+from xuncha.review.db.cases import Case, CaseReport, OutboxMessage, Recheck
+from xuncha.review.db.clues import Clue
+from xuncha.review.db.users import User
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from xuncha.clues.contracts import ClueEvent, Evidence
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.redact import mask_url
 from xuncha.review import deadletter, fencing
-from xuncha.review.db import Clue, ClueEventRow, CluePhone, utcnow
+from xuncha.review.db.base import utcnow
+from xuncha.review.db.clues import Clue, ClueEventRow, CluePhone
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from xuncha.review import promotions
 from xuncha.review.auth import Principal
-from xuncha.review.db import ShadowReport, User
+from xuncha.review.db.promotions import ShadowReport
+from xuncha.review.db.users import User
 from xuncha.review.deps import Admin, page, require
 from xuncha.review.deps import state as st
 

@@ -15,7 +15,8 @@ from sqlalchemy import func, select, text
 from xuncha.review import api_docs, deadletter
 from xuncha.review.auth import Principal
 from xuncha.review.cases import outbox_depth
-from xuncha.review.db import PENDING, ROLES, TOKEN_ROLES, Clue, Decision
+from xuncha.review.db.clues import PENDING, Clue, Decision
+from xuncha.review.db.users import ROLES, TOKEN_ROLES
 from xuncha.review.deps import ReviewState, db, require, state
 
 log = logging.getLogger(__name__)

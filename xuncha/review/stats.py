@@ -2,7 +2,7 @@
 
 `summarize` counts the decisions that stand (undone ones are not counted) in SQL, grouped by the
 dimension's columns, and merges the few groups in Python; `load_reviewed` + `aggregate` is the same
-computation over every row, kept as the reference that tests and bench/stats_sql.py compare it with.
+computation over every row, kept as the reference that tests and xuncha bench stats-sql compare it with.
 The SVG charts and exports are pure. Categories are counted as the worker reported them: the
 figure measures the precision of the clues, whatever the operator filed them as.
 
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, cast, extract, func, select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db import Clue, Decision
+from xuncha.review.db.clues import Clue, Decision
 from xuncha.spreadsheet import safe_cell
 
 DIMENSIONS = {

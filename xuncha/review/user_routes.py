@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from xuncha.review import auth
 from xuncha.review.auth import COOKIE, PASSWORD_CHARS, USERNAME_CHARS
-from xuncha.review.db import ROLES, User
+from xuncha.review.db.users import ROLES, User
 from xuncha.review.deps import Admin, Reviewer, db, page, state
 from xuncha.review.throttle import wait_text
 

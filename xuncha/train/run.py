@@ -281,7 +281,8 @@ class Run:
         doc = card.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
         doc.pop("precision", None)
         path.write_text(
-            "# Model card written by `xuncha train`; metrics on held-out test photos (bench/train_eval.py has more).\n"
+            "# Model card written by `xuncha train`; metrics on held-out test photos"
+            " (`xuncha bench train-eval` has more).\n"
             + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=110)
         )
         return path

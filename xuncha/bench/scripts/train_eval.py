@@ -17,7 +17,7 @@ The threshold is chosen on validation composites (val-split cut-outs on the trai
 any test data: the score with the best F1 there. Other weights (`--compare NAME=PT`) get the photo and
 CCTV numbers at 640.
 
-    .venv/bin/python bench/train_eval.py --pt RUN/ultralytics/weights/best.pt --out var/train_eval \\
+    .venv/bin/xuncha bench train-eval --pt RUN/ultralytics/weights/best.pt --out var/train_eval \\
         [--compare scratch=... converted=...]
 """
 
@@ -45,7 +45,7 @@ from xuncha.train.composite import CutoutLibrary
 from xuncha.train.prepare import prepare, read_labels
 from xuncha.train.split import STREET_TRASHBAGS_SPLIT
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 # The real bag left in sidewalk_bag_left.avi at ~12 s (720x480 pixels), measured against the empty scene.
 REAL_BAG = (450.0, 365.0, 502.0, 415.0)
 REAL_BAG_FROM_S = 13.0

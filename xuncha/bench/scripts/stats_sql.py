@@ -1,13 +1,14 @@
-"""The 立案率 page's numbers over 31 days: counted in SQL (`stats.summarize`) against the baseline,
-measured in the same run on the same data, of loading every reviewed clue into Python
-(`load_reviewed` + `aggregate`, what /stats did before).
+"""The 立案率 page's numbers over 31 days: counted in SQL, against loading every reviewed clue into Python.
+
+Counted in SQL: `stats.summarize`; the baseline, measured in the same run on the same data: `load_reviewed` +
+`aggregate`, what /stats did before.
 
 Seeds `--cases` cases (twice as many reviewed clues, xuncha.bench.cases) into a fresh PostgreSQL
 schema (and, unless --skip-sqlite, a SQLite file); per database and method, the page's work
 (the chosen dimension, the days, the total) `--repeat` times: median wall time and the ratio; the
 two methods' tables must be equal.
 
-    .venv/bin/python bench/stats_sql.py [--cases 100000] [--repeat 3] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+    .venv/bin/xuncha bench stats-sql [--cases 100000] [--repeat 3] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import create_engine, text
 
 from xuncha.bench.cases import generate, seed
 from xuncha.review import stats
-from xuncha.review.db import open_database
+from xuncha.review.db.engine import open_database
 
 TZ = ZoneInfo("Asia/Shanghai")
 MAY = datetime(2026, 5, 1, tzinfo=TZ)

@@ -6,7 +6,7 @@ kombu's own SQLAlchemy transport (acks never delete a row), against xuncha.clues
 deletes the row; SQLite reuses the freed pages). Prints one table per transport and the ratios of
 the final size and of the last round's consume rate to the first's.
 
-    .venv/bin/python bench/broker_growth.py [--events 20000] [--batch 2000]
+    .venv/bin/xuncha bench broker-growth [--events 20000] [--batch 2000]
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main() -> None:
     args = ap.parse_args()
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
     from review_support import make_event
 
     template = make_event(1, evidence=False)

@@ -14,7 +14,7 @@ Clips: "indoor" is the shared indoor_people_standing.mp4 (768x432, 10 fps, 1 s G
 "hd" is it re-encoded once (cached) to 1920x1080, 25 fps, 2 s GOP, H.264 Main without B-frames,
 the shape of a typical city camera.
 
-    .venv/bin/python bench/ingest.py [--clip indoor hd] [--streams 3] [--seconds 20] [--repeat 3]
+    .venv/bin/xuncha bench ingest [--clip indoor hd] [--streams 3] [--seconds 20] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import av
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests"))  # the test server helper
 
 from rtsp_server import RtspServer, looped_copy, missing_requirements  # noqa: E402

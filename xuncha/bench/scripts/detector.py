@@ -6,7 +6,7 @@ preprocessing made, in the chunks our detector runs) is timed in the same loop, 
 ours, so that a noisy machine slows both alike. Medians over `--repeat` runs. `(pre+post)/infer`
 is our own work next to the model's, from the same calls; it is the steadier overhead figure.
 
-    .venv/bin/python bench/detector.py [--repeat 15] [--models yolox_nano_coco ...]
+    .venv/bin/xuncha bench detector [--repeat 15] [--models yolox_nano_coco ...]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from xuncha.detector.cards import load_detector
 
 MODELS = ("yolov8n_coco_int8", "yolo11n_coco_int8_320", "yolox_nano_coco")
-FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "footage" / "shopping_street.mp4"
+FOOTAGE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "footage" / "shopping_street.mp4"
 
 
 def read_frames(path: Path, n: int) -> list[np.ndarray]:

@@ -5,7 +5,7 @@ without a lease token (no fence: the old path) and once with one (the camera's f
 and locked in each event's transaction), alternating, in a fresh schema per run. Medians over
 `--repeat` runs, in ms per event.
 
-    .venv/bin/python bench/intake_fence.py [--events 400] [--repeat 3] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+    .venv/bin/xuncha bench intake-fence [--events 400] [--repeat 3] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import create_engine, text
 
 from xuncha.clues.contracts import CameraRef, CategoryRef, ClueEvent, ModelChecksum, ModelRef, ZoneRef
-from xuncha.review.db import open_database
+from xuncha.review.db.engine import open_database
 from xuncha.review.intake import ingest
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ its server process) with the machine's load average, since a shared machine infl
 baseline, measured in the same run on the same database, is the existing 立案率 page
 (`/stats?days=31`), which loads every reviewed clue into Python and aggregates there.
 
-    .venv/bin/python bench/reports.py [--cases 100000] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+    .venv/bin/xuncha bench reports [--cases 100000] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
 from review_support import Clock, add_users, login, review_config  # noqa: E402 - test helpers: users, login
 
 from xuncha.bench.cases import generate, seed  # noqa: E402
 from xuncha.review.app import create_app  # noqa: E402
-from xuncha.review.db import User, open_database  # noqa: E402
+from xuncha.review.db.engine import open_database  # noqa: E402
+from xuncha.review.db.users import User  # noqa: E402
 from xuncha.taxonomy import load_taxonomy  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -9,7 +9,7 @@
    over --repeat runs. The old intake logged the whole body through the baseline masking: its
    cost on 5 MB is extrapolated from the measured baseline (n^2), not run (hours).
 
-    .venv/bin/python bench/intake_poison.py [--repeat 5] [--rabbit amqp://guest:guest@127.0.0.1:5672//]
+    .venv/bin/xuncha bench intake-poison [--repeat 5] [--rabbit amqp://guest:guest@127.0.0.1:5672//]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from kombu import Connection, Producer
 from xuncha.clues.broker import Topology, consume, embedded_broker_url
 from xuncha.redact import mask_url
 from xuncha.review import deadletter
-from xuncha.review.db import open_database
+from xuncha.review.db.engine import open_database
 
 BASELINE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^\s;'\"<>]+)")  # xuncha/redact.py before b298484
 GARBAGE_BYTES = 5 * 1024 * 1024

@@ -7,7 +7,7 @@ interleaved round-robin in one loop so machine load hits all alike (medians of `
   serial, N threads    one batch after another, N intra-op threads (the old default)
   pool N x 1 thread    N batches at once on the DetectorPool, one intra-op thread each (the new default)
 
-    .venv/bin/python bench/detector_pool.py [--model garbage] [--frames 32] [--batch 8] [--repeat 7]
+    .venv/bin/xuncha bench detector-pool [--model garbage] [--frames 32] [--batch 8] [--repeat 7]
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from detector import read_frames  # bench/detector.py, beside this script
-
+from xuncha.bench.scripts.detector import read_frames
 from xuncha.detector.cards import load_detector
 from xuncha.detector.pool import DetectorPool
 
-FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "footage" / "sidewalk_bag_left.avi"
+FOOTAGE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "footage" / "sidewalk_bag_left.avi"
 
 
 def main() -> int:

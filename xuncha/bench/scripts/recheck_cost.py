@@ -5,7 +5,7 @@ comparison per candidate on every sample, plus a database write on a counted sam
 JPEG at the verdict. The baseline, measured in the same run on the same frames, is the sample's
 own work (ONNX inference of yolox_nano_coco + stationary model + zone match). Needs ../shared/data.
 
-    .venv/bin/python bench/recheck_cost.py [--samples 60]
+    .venv/bin/xuncha bench recheck-cost [--samples 60]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from xuncha.types import Frame
 from xuncha.zones.match import ZoneMatcher, zone_polygon_px
 from xuncha.zones.model import ZoneSet
 
-CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage" / "sidewalk_bag_left.avi"
+CLIP = Path(__file__).resolve().parents[4] / "shared" / "data" / "footage" / "sidewalk_bag_left.avi"
 ZONES = ZoneSet.model_validate(
     {
         "zones": [

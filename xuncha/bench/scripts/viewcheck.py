@@ -17,7 +17,7 @@ its first frame is the reference picture.
 - CPU: median and p90 CPU milliseconds (process time: every OpenCV thread counted, and steadier than
   wall time on a shared machine) of one `Reference.match` at 320 (default), 480 and 640 px wide.
 
-    .venv/bin/python bench/viewcheck.py [--every 1.0] [--repeat 3]
+    .venv/bin/xuncha bench viewcheck [--every 1.0] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 from xuncha.bench.viewclips import lit, ramp, shifted
 from xuncha.view.check import Reference, ViewCheck, ViewParams
 
-FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "footage"
+FOOTAGE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "footage"
 CLIPS = ("sidewalk_bag_left.avi", "shopping_street.mp4", "indoor_people_standing.mp4", "carpark_topdown.mp4")
 Edit = Callable[[int, int, np.ndarray], np.ndarray]
 

@@ -13,8 +13,8 @@ objects (a bicycle row counts its estimated bicycles, found = candidates centred
 every detection of the scene's labels anywhere in the picture (what the zone removes). A still has no time
 series: the stationary model and the dwell cannot run, so this is detection inside zones only.
 
-    PYTHONPATH=. .venv/bin/python bench/street_stills.py --suite jamcam|muenster [--models ...]
-    PYTHONPATH=. .venv/bin/python bench/street_stills.py --write-truth   # regenerate jamcam/*.truth.yaml
+    .venv/bin/xuncha bench street-stills --suite jamcam|muenster [--models ...]
+    .venv/bin/xuncha bench street-stills --write-truth   # regenerate jamcam/*.truth.yaml
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from xuncha.worker import Worker
 from xuncha.zones.match import Candidate
 from xuncha.zones.scenes import load_scenes
 
-STREET = Path(__file__).resolve().parent / "scenarios" / "street"
+STREET = Path(__file__).resolve().parents[3] / "bench" / "scenarios" / "street"
 JAMCAM = STREET / "jamcam.truth.yaml"
 MUENSTER = STREET / "muenster.truth.yaml"
 XML = SHARED_DATA / "footage" / "street" / "jamcam_annotated" / "xml_files"
@@ -56,7 +56,7 @@ def write_truth() -> None:
         t = clip_truth(parse_cvat(xml.read_bytes()), f"footage/street/jamcam_annotated/videos/{name}.mp4", 25, 1)
         out = STREET / "jamcam" / f"{task}_{name[-5:]}.truth.yaml"
         head = f"# Generated from xml_files/{xml.name} by xuncha/bench/cvat.py"
-        head += " (bench/street_stills.py --write-truth); do not edit.\n"
+        head += " (xuncha bench street-stills --write-truth); do not edit.\n"
         out.write_text(head + yaml.safe_dump(t, sort_keys=False, default_flow_style=None, width=200), encoding="utf-8")
         print(f"{out.relative_to(STREET)}: {len(t['parked'])} parked")
 

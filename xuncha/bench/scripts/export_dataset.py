@@ -7,7 +7,7 @@ Seeds a SQLite review database in a temporary folder with N decided clues (half 
   copy only     shutil.copyfile of every scene picture into a fresh folder (the file-system floor)
   export        the command's work: query the decisions, plan, copy, labels, manifest, data.yaml
 
-    .venv/bin/python bench/export_dataset.py [--clues 10000] [--repeat 3]
+    .venv/bin/xuncha bench export-dataset [--clues 10000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ import cv2
 
 from xuncha.clues.evidence import JPEG_QUALITY, EvidenceStore, render_scene
 from xuncha.review.auth import create_user
-from xuncha.review.db import ACCEPTED, REJECTED, Clue, Decision, open_database
+from xuncha.review.db.clues import ACCEPTED, REJECTED, Clue, Decision
+from xuncha.review.db.engine import open_database
 from xuncha.review.export import Filters, reviewed, write_export
 
-FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "footage" / "sidewalk_bag_left.avi"
+FOOTAGE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "footage" / "sidewalk_bag_left.avi"
 TZ = ZoneInfo("Asia/Shanghai")
 BOX = (300.0, 200.0, 380.0, 300.0)
 

@@ -6,7 +6,7 @@ key press until the next clue is shown with its scene picture loaded. The baseli
 same run on a second queue, is the same decisions with a full page reload after each one (what a
 server-rendered form would cost). This is system latency: an operator's looking time comes on top.
 
-    .venv/bin/python bench/review_ui.py [--clues 60]
+    .venv/bin/xuncha bench review-ui [--clues 60]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
 from review_support import (  # noqa: E402 - the test helpers seed the database and serve the app
     CHROMIUM,
     CHROMIUM_ARGS,

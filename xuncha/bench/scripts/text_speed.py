@@ -14,7 +14,7 @@ a camera per minute next to the camera's detector work, measured in the same run
 CPU time is process time (both stages run on this thread; onnxruntime with one intra-op thread), so a
 busy machine slows both sides alike. Medians over `--repeat` passes.
 
-    .venv/bin/python bench/text_speed.py [--repeat 7] [--minutes 10]
+    .venv/bin/xuncha bench text-speed [--repeat 7] [--minutes 10]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from xuncha.text.ocr import RapidOcr
 from xuncha.text.stage import TextParams, TextStage
 from xuncha.train.composite import BackgroundClip
 
-FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "footage"
+FOOTAGE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "footage"
 CLIPS = {  # clip, segment, text zone (x1, y1, x2, y2 as fractions)
     "sidewalk": ("sidewalk_bag_left.avi", None, (0.69, 0.47, 1.0, 1.0)),
     "shopping": ("shopping_street.mp4", None, (0.0, 0.0, 0.33, 0.42)),

@@ -6,7 +6,7 @@ matched to the truth by `xuncha.bench.evaluate.match`. The baseline, from the sa
 candidate sighting (a detection that satisfies a zone rule in one sample) reported as a clue, i.e. what
 the dwell and confirmation remove. False clues per hour are per hour of video.
 
-    PYTHONPATH=. .venv/bin/python bench/street_scenes.py [--models yolox_nano_coco ...] [--interval 4]
+    .venv/bin/xuncha bench street-scenes [--models yolox_nano_coco ...] [--interval 4]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from xuncha.types import Frame
 from xuncha.worker import Worker
 from xuncha.zones.match import Candidate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 TRUTH = REPO / "bench" / "scenarios" / "street" / "verkada_street_dev.truth.yaml"
 MODELS = ("yolox_nano_coco", "yolov8n_coco_int8", "yolo11n_coco_int8_320")
 

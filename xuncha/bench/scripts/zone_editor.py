@@ -11,7 +11,7 @@ fetched the new version and restarted the camera with it. Two paths, measured in
 Actions are clicks, keys and form fields. Scripted time is system latency (page, service, worker
 poll every 5 s), not an admin's thinking time.
 
-    .venv/bin/python bench/zone_editor.py [--runs 3]
+    .venv/bin/xuncha bench zone-editor [--runs 3]
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
 from review_support import CHROMIUM, CHROMIUM_ARGS, LiveServer, add_users, database, review_config  # noqa: E402
 from test_service_cameras import start_worker, stop  # noqa: E402
 from test_worker_live import free_port, get, wait_for  # noqa: E402
 
 from xuncha.review.app import create_app  # noqa: E402
 from xuncha.review.cameras import CameraFields, save_camera  # noqa: E402
-from xuncha.review.db import utcnow  # noqa: E402
+from xuncha.review.db.base import utcnow  # noqa: E402
 from xuncha.taxonomy import load_taxonomy  # noqa: E402
 
-VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage" / "indoor_people_standing.mp4"
+VIDEO = Path(__file__).resolve().parents[4] / "shared" / "data" / "footage" / "indoor_people_standing.mp4"
 POLYGON = [(0.1, 0.5), (0.9, 0.5), (0.9, 0.95), (0.1, 0.95)]
 
 

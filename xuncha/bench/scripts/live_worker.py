@@ -29,7 +29,7 @@ keyframes: with their own GOPs a 5 s interval gets one sample per 8.2 s / ~6.4 s
 measured as "not keeping up" at any N. Cameras are spread round-robin over `--servers` servers,
 each serving every clip under `--mounts-per-clip` mount names.
 
-    .venv/bin/python bench/live_worker.py [--n 16 64 128 160 192] [--seconds 60] [--warmup 10]
+    .venv/bin/xuncha bench live-worker [--n 16 64 128 160 192] [--seconds 60] [--warmup 10]
         [--repeat 1] [--interval 5] [--no-stationary] [--threads T] [--all]
 """
 
@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests"))  # the test server helper
 
 from rtsp_server import RtspServer, looped_copy, missing_requirements  # noqa: E402

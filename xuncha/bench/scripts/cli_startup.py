@@ -1,6 +1,6 @@
 """How long `xuncha review create-user --password-stdin` takes, against a baseline revision, in one run.
 
-    python bench/cli_startup.py --baseline 0bc07c0 --runs 7
+    xuncha bench cli-startup --baseline 0bc07c0 --runs 7
 
 The baseline revision is checked out in a temporary git worktree and run with PYTHONPATH pointing at
 it (same interpreter and packages). Runs alternate between the two trees, each on its own migrated
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _run_once(tree: Path, config: Path, name: str) -> tuple[float, float]:
