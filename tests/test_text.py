@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import shared_file
 
-from xuncha.config import ConfigError
 from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.text.patterns import phone_numbers
 from xuncha.text.stage import OcrLine, TextParams, TextStage, group_lines
+from xuncha.yamlfile import ConfigError
 from xuncha.zones.model import TextPattern
 
 WALL = (0, 0, 720, 480)

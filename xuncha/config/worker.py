@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from xuncha.clues.contracts import GeoPoint
 from xuncha.clues.limits import ID_CHARS, NAME_CHARS
-from xuncha.config import ConfigError, TimeZoneName, read_yaml, validate
 from xuncha.confirm import ConfirmParams
 from xuncha.detector.stationary import StationaryParams
 from xuncha.recheck.core import RecheckParams
@@ -24,6 +23,7 @@ from xuncha.taxonomy import Taxonomy, load_taxonomy
 from xuncha.text.ocr import ocr_available
 from xuncha.text.stage import TextParams
 from xuncha.view.check import FRACTIONS, ViewParams
+from xuncha.yamlfile import ConfigError, TimeZoneName, read_yaml, validate
 from xuncha.zones.model import ZoneSet, check_zone_set
 from xuncha.zones.regions import Region
 

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import sessionmaker
 
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.config import ConfigError
 from xuncha.redact import mask_url
 from xuncha.review import auth, deadletter
 from xuncha.review.cases import CaseRelay, case_topology
@@ -27,6 +26,7 @@ from xuncha.review.export_plan import VAL_FRACTION
 from xuncha.review.handling import run_results_intake
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import Taxonomy
+from xuncha.yamlfile import ConfigError
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 5.0

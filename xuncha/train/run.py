@@ -24,13 +24,13 @@ import av
 import cv2
 import numpy as np
 
-from xuncha.config import ConfigError
 from xuncha.detector.modelcard import ModelCard
 from xuncha.detector.onnx import OnnxDetector, file_checksum
 from xuncha.train import cctv
 from xuncha.train.composite import CutoutLibrary
 from xuncha.train.prepare import prepare
 from xuncha.train.reviews import add_export
+from xuncha.yamlfile import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from xuncha.clues.contracts import ModelChecksum
-from xuncha.config import ConfigError
 from xuncha.detector.onnx import ModelError, OnnxDetector
+from xuncha.yamlfile import ConfigError
 
 log = logging.getLogger("xuncha.worker")
 
