@@ -11,8 +11,8 @@ import pytest
 from conftest import shared_file
 
 from xuncha.config.worker import WorkerConfig, resolve_config
-from xuncha.text.patterns import phone_numbers
 from xuncha.text.stage import OcrLine, TextParams, TextStage, group_lines
+from xuncha.textpatterns import phone_numbers
 from xuncha.yamlfile import ConfigError
 from xuncha.zones.model import TextPattern
 

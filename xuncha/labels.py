@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.text.ocr import ocr_available
-from xuncha.text.patterns import TEXT_LABELS
+from xuncha.textpatterns import TEXT_LABELS
 from xuncha.yamlfile import ConfigError
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xuncha.bench.evaluate import Match
 from xuncha.bench.posters import paste, poster_quad, render_poster
-from xuncha.text.patterns import phone_numbers
+from xuncha.textpatterns import phone_numbers
 from xuncha.train.composite import BackgroundClip
 from xuncha.train.suite import START
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from xuncha.text.patterns import BANNER, PHONE_NUMBER, TEXT, phone_numbers
+from xuncha.textpatterns import BANNER, PHONE_NUMBER, TEXT, phone_numbers
 from xuncha.types import BoxXYXY, Detection, iou, overlap_fraction
 from xuncha.zones.geometry import pixel_polygon
 from xuncha.zones.model import ZoneSet
