@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from review_support import Clock, add_users, database, login, make_event, review_config
 from sqlalchemy import select
 
+from xuncha.db.clues import ACCEPTED, REJECTED, Clue, Decision
+from xuncha.db.users import User
 from xuncha.review.app import create_app
-from xuncha.review.db.clues import ACCEPTED, REJECTED, Clue, Decision
-from xuncha.review.db.users import User
 from xuncha.review.gating import Change, GatingSettings, next_level
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy

@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from xuncha.clues.contracts import ClueEvent, Evidence, EvidenceImage
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.engine import open_database
+from xuncha.db.users import User
 from xuncha.review import cli, decisions
 from xuncha.review.config import load_review_config
-from xuncha.review.db.engine import open_database
-from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 from xuncha.train.prepare import DatasetError, prepare
 from xuncha.train.reviews import add_export

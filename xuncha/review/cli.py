@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import sessionmaker
 
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.engine import open_database
+from xuncha.db.users import ROLES, TOKEN_ROLES
 from xuncha.redact import mask_url
 from xuncha.review import auth, deadletter
 from xuncha.review.cases import CaseRelay, case_topology
 from xuncha.review.config import ReviewConfig, load_review_config
-from xuncha.review.db.engine import open_database
-from xuncha.review.db.users import ROLES, TOKEN_ROLES
 from xuncha.review.export import ExportError, Filters, reviewed, write_export
 from xuncha.review.export_plan import VAL_FRACTION
 from xuncha.review.handling import run_results_intake

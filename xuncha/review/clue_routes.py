@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 
+from xuncha.db.clues import PENDING, Clue
 from xuncha.review import phones
 from xuncha.review.auth import Principal
-from xuncha.review.db.clues import PENDING, Clue
 from xuncha.review.deps import REVIEWERS, Reviewer, db, iso, page, require, state
 
 # Zone ids are unique only within a camera: the zone filter's key is "<camera id>/<zone id>".

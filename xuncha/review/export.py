@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.review.db.clues import ACCEPTED, REJECTED, Clue, Correction, Decision
-from xuncha.review.db.users import User
+from xuncha.db.clues import ACCEPTED, REJECTED, Clue, Correction, Decision
+from xuncha.db.users import User
 from xuncha.review.export_plan import (
     VAL_FRACTION,
     Corrected,

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db.clues import Clue, Decision
-from xuncha.review.db.gating import GatingChange, GatingLevel
+from xuncha.db.clues import Clue, Decision
+from xuncha.db.gating import GatingChange, GatingLevel
 from xuncha.review.gating import AUTO, GatingSettings, describe, level_text, next_level
 
 

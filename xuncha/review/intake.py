@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from xuncha.clues.broker import Poison, Topology, consume
 from xuncha.clues.contracts import ClueEvent, Evidence
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.base import utcnow
+from xuncha.db.clues import Clue, ClueEventRow, CluePhone
 from xuncha.redact import mask_url
 from xuncha.review import deadletter, fencing
-from xuncha.review.db.base import utcnow
-from xuncha.review.db.clues import Clue, ClueEventRow, CluePhone
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger(__name__)
