@@ -144,7 +144,8 @@ function render() {
   $("reason-text").value = "";
   showFix(c);
   const next = queue[cur + 1]; // warm the cache: the next clue's pictures are there when it shows
-  if (next && next.evidence) for (const e of Object.values(next.evidence)) if (!e.missing) new Image().src = e.url;
+  // The pictures the page shows (not the clean frame the export reads).
+  if (next && next.evidence) for (const k of ["scene", "crop", "start"]) { const e = next.evidence[k]; if (e && !e.missing) new Image().src = e.url; }
 }
 
 function move(step) {
