@@ -184,8 +184,9 @@ def test_reviews_retrain_shadow_promote_and_the_running_worker_swaps(tmp_path: P
         args += ["--weights", str(REPO / "xuncha" / "models" / "garbage.onnx"), "--epochs", "1", "--batch", "4"]
         _run(*args, "--imgsz", "160", "--export-imgsz", "320", timeout=600)
         card = yaml.safe_load((run / "garbage.yaml").read_text(encoding="utf-8"))
-        assert "--reviews" in card["command"] and str(export) in yaml.safe_dump(card)
+        assert f"--reviews {export}" in card["command"] and f"per camera: sidewalk {len(zones)}" in card["source"]
         new_checksum = load_detector(run / "garbage.yaml", threads=1).checksum
+        assert card["checksum"] == new_checksum != load_detector("garbage", threads=1).checksum
         lap("train")
 
         report = tmp_path / "shadow.json"
