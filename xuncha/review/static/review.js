@@ -136,6 +136,7 @@ function render() {
     return n && n.cameras > 1 ? `${p}（${n.cameras} 个摄像头、${n.clues} 条线索）` : p;
   }).join("，") || "未识别";
   $("f-model").textContent = `${c.model} · ${c.label} · ${(c.score * 100).toFixed(0)}%`;
+  $("f-gating").textContent = c.gating ? c.gating.text : "";
   $("f-first").textContent = fmtTime(c.first_seen);
   $("f-id").textContent = c.id;
   const cat = $("category");
