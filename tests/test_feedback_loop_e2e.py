@@ -28,7 +28,8 @@ from sqlalchemy import func, select
 from test_worker_live import free_port, get, wait_for
 
 from xuncha.detector.cards import load_detector
-from xuncha.review.db import Clue, Decision, open_database
+from xuncha.review.db.clues import Clue, Decision
+from xuncha.review.db.engine import open_database
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts" / "loop"

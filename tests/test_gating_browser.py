@@ -23,7 +23,7 @@ from test_gating import decide
 
 from xuncha.review.app import create_app
 from xuncha.review.cameras import CameraFields, save_camera
-from xuncha.review.db import utcnow
+from xuncha.review.db.base import utcnow
 from xuncha.review.gating import GatingSettings
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
