@@ -1,7 +1,8 @@
 """`xuncha review export-dataset`: reviewed clues as a YOLO detection folder (the I/O around export_plan).
 
-DIR/images/{train,val}/<clue_id>.jpg (the evidence scene pictures), DIR/labels/{train,val}/<clue_id>.txt,
-DIR/data.yaml and DIR/manifest.jsonl (one line per selected clue, skipped ones included).
+DIR/images/{train,val}/<clue_id>.jpg (each clue's clean frame, else its scene picture),
+DIR/labels/{train,val}/<clue_id>.txt, DIR/data.yaml and DIR/manifest.jsonl (one line per selected clue,
+skipped ones included).
 """
 
 from __future__ import annotations
