@@ -205,7 +205,7 @@ def _export_dataset(args: argparse.Namespace) -> int:
         f"{done.filed} filed, {done.background} rejected (background); classes {done.names or 'none'}"
     )
     if done.skipped:
-        print(f"skipped {done.skipped} clue(s) without a usable scene picture (see manifest.jsonl 'skipped')")
+        print(f"skipped {done.skipped} clue(s) without a usable picture (see manifest.jsonl 'skipped')")
     return 0 if sum(done.images.values()) else 1
 
 

@@ -59,7 +59,7 @@ def category_name(event: ClueEvent, taxonomy: Taxonomy) -> str:
 def evidence_json(evidence: Evidence, store: EvidenceStore | None) -> dict[str, Any]:
     """The evidence column: each image's path and time, and `missing: true` when its file is not in
     the store (the worker writes the files before it publishes; a lost volume must not break a page)."""
-    out = evidence.model_dump(mode="json")
+    out = evidence.model_dump(mode="json", exclude_none=True)
     if store is not None:
         for image in out.values():
             try:

@@ -78,6 +78,6 @@ def swap_promoted(
             )
             continue
         if new.checksum != det.checksum:
-            log.info("model %s: now %s (%s by %s)", name, new.path, p.get("action"), p.get("by"))
+            log.info("model %s: now %s %s (%s by %s)", name, new.path, new.checksum, p.get("action"), p.get("by"))
             out[i] = new
     return out
