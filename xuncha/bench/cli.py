@@ -109,6 +109,13 @@ def _month(args: argparse.Namespace) -> int:
         levels = ", ".join(f"{z}/{c}: {lv}" for (z, c), lv in sorted(month.levels[r.scenario].items())) or "-"
         filed = sum(c.filed for c in clean.clues)
         print(f"| {r.scenario} | {len(clean.clues)} ({filed}) | {per_day[r.scenario]} | {levels} |")
+    total = weeks(month.days)[-1]
+    t, g = total.today, total.gated
+    print(
+        f"\nmonth: 立案率 today {t.rate or 0:.3f}, gated {g.rate or 0:.3f}; rejected clues today {t.clues - t.filed}, "
+        f"gated {g.clues - g.filed} ({(g.clues - g.filed) / max(1, t.clues - t.filed):.2f}x); "
+        f"recall today {t.recall or 0:.3f}, gated {g.recall or 0:.3f}"
+    )
     print(f"\nGating changes ({len(month.changes)}):")
     for day, cam, zone, cat, old, new, n, filed in month.changes:
         print(f"  day {day:2d} {cam} {zone}/{cat}: level {old} -> {new} ({filed}/{n} filed)")

@@ -186,8 +186,8 @@ def _f(v: float | None) -> str:
 def table(ws: Sequence[Week]) -> str:
     """Markdown: per week, 立案率, recall and clues per day, today's beside the gated system's."""
     head = (
-        "| days | 立案率 today | 立案率 gated | recall today | recall gated | clues/day today | clues/day gated "
-        "| filed today | filed gated | groups raised (end) |"
+        "| days | 立案率 today | 立案率 gated | recall today | recall gated | clues/day today (all cameras) "
+        "| clues/day gated | filed today | filed gated | groups raised (end) |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for w in ws:
