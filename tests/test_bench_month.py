@@ -83,3 +83,71 @@ def test_noise_is_seeded_bounded_and_identity_at_zero() -> None:
     assert 60 <= len(a) <= 95 and all(0 <= d.score <= 1 for d in a)
     assert any(d.score != 0.5 for d in a if d.box == (0, 0, 10, 10))
     assert Noise(0.05, 1.0).apply(dets, random.Random(1)) == []
+
+
+def test_the_simulated_levels_are_the_review_services_for_the_same_decisions(tmp_path) -> None:
+    """Every episode's decisions also go to a real review database, refreshed by the service's own
+    `gating_store.refresh` after each: the level the simulation runs the next episode with is the one the
+    service hands the worker then."""
+    from datetime import UTC, datetime, timedelta
+
+    from review_support import add_users, database, make_event
+    from sqlalchemy import select
+
+    from xuncha.review.db import ACCEPTED, REJECTED, Clue, Decision, GatingLevel, User
+    from xuncha.review.gating_store import refresh
+    from xuncha.review.intake import ingest
+
+    t0 = datetime(2024, 5, 1, tzinfo=UTC)
+    ok, bad = Reviewed("box", "0507", True), Reviewed("box", "0507", False)
+
+    def camera(levels: Levels) -> Episode:  # a fixture's false clues until raised twice, then the bag alone
+        lv = levels[0][2] if levels else 0
+        return Episode((ok,) + (bad,) * {0: 4, 1: 3}.get(lv, 0), found=1, violations=1)
+
+    with database("sqlite", tmp_path) as (_url, sessions):
+        add_users(sessions)
+        with sessions.begin() as s:
+            user_id = s.scalars(select(User.id).where(User.username == "op1")).one()
+        n = 0
+        flight: dict = {"seed": None, "levels": (), "service": 0}
+        checked = 0
+
+        def flush() -> None:
+            """The finished episode: its gated levels must be the service's; then its decisions go in."""
+            nonlocal n, checked
+            if flight["seed"] is None:
+                return
+            want = flight["service"]
+            assert flight["levels"] == ((("box", "0507", want),) if want else ())
+            checked += 1
+            for r in camera(flight["levels"]).clues:
+                ingest(sessions, make_event(n, camera="cam-0"))
+                with sessions.begin() as s:
+                    clue = s.get(Clue, f"clue-{n:03d}")
+                    clue.status = ACCEPTED if r.filed else REJECTED
+                    at = t0 + timedelta(seconds=n)
+                    s.add(
+                        Decision(
+                            clue_id=clue.id, accepted=r.filed, category_code="0507", user_id=user_id, decided_at=at
+                        )
+                    )
+                n += 1
+            with sessions.begin() as s:
+                refresh(s, "cam-0", P, t0 + timedelta(seconds=n - 0.5))
+                row = s.get(GatingLevel, ("cam-0", "box", "0507"))
+                flight["service"] = row.level if row else 0
+
+        def replay(cam: str, levels: Levels, seed: int) -> Episode:
+            if seed != flight["seed"]:  # today's run of a new episode comes first
+                flush()
+                flight.update(seed=seed, levels=())
+            else:
+                flight["levels"] = levels
+            return camera(levels)
+
+        m = simulate({"cam-0": 2}, replay, days=20, p=P, seed=3)
+        flush()
+    assert checked == 40
+    assert [(c[4], c[5]) for c in m.changes] == [(0, 1), (1, 2), (2, 1), (1, 2), (2, 1), (1, 2)]  # level 2 oscillates
+    assert m.levels["cam-0"][("box", "0507")] == flight["service"]

@@ -83,7 +83,7 @@ def _month(args: argparse.Namespace) -> int:
     import time
 
     from xuncha.bench.month import Noise, table, weeks
-    from xuncha.bench.month_replay import episode, record, run_month
+    from xuncha.bench.month_replay import camera_episode, cameras, record, run_month
     from xuncha.review.gating import GatingSettings
 
     p = GatingSettings(window=args.window)
@@ -92,23 +92,23 @@ def _month(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     noise = Noise(score_sd=args.score_sd, drop=args.drop)
     month, per_day, replays = run_month(
-        recordings, days=args.days, clues_per_day=args.clues_per_day, seed=args.seed, p=p, noise=noise
+        recordings, by=args.camera, days=args.days, clues_per_day=args.clues_per_day, seed=args.seed, p=p, noise=noise
     )
     t2 = time.perf_counter()
     models = ", ".join(recordings[0].cfg.detectors.models) if recordings else "-"
     print(
-        f"{len(recordings)} cameras (one per scenario), {args.days} days, ~{args.clues_per_day} clues/day/camera, "
+        f"{len(per_day)} cameras (one per {args.camera}), {args.days} days, ~{args.clues_per_day} clues/day/camera, "
         f"seed {args.seed}; models {models}; noise score sd {noise.score_sd}, drop {noise.drop}; gating floor "
         f"{p.floor} ceiling {p.ceiling} window {p.window} step +{p.score_step} score, x{p.dwell_factor(1)} dwell\n"
     )
     print(table(weeks(month.days)))
-    print("\n| camera | clues of one run today, without noise (filed) | runs/day | levels at the end |")
+    print("\n| camera | clues of one pass today, without noise (filed) | passes/day | levels at the end |")
     print("|---|---|---|---|")
-    for r in recordings:
-        clean = episode(r, (), 0, p, Noise(0.0, 0.0))
-        levels = ", ".join(f"{z}/{c}: {lv}" for (z, c), lv in sorted(month.levels[r.scenario].items())) or "-"
+    for cam, recs in cameras(recordings, args.camera).items():
+        clean = camera_episode(recs, (), 0, p, Noise(0.0, 0.0))
+        levels = ", ".join(f"{z}/{c}: {lv}" for (z, c), lv in sorted(month.levels[cam].items())) or "-"
         filed = sum(c.filed for c in clean.clues)
-        print(f"| {r.scenario} | {len(clean.clues)} ({filed}) | {per_day[r.scenario]} | {levels} |")
+        print(f"| {cam} | {len(clean.clues)} ({filed}) | {per_day[cam]} | {levels} |")
     total = weeks(month.days)[-1]
     t, g = total.today, total.gated
     print(
@@ -168,6 +168,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=0, help="seed of the day-to-day variation (default 0)")
     q.add_argument("--score-sd", type=float, default=0.05, help="per-box score noise per replay (default 0.05)")
     q.add_argument("--drop", type=float, default=0.1, help="share of boxes missed per replay (default 0.1)")
+    q.add_argument(
+        "--camera",
+        choices=("scenario", "suite"),
+        default="scenario",
+        help="one simulated camera per scenario (default) or per suite file (its scenarios share the zones)",
+    )
     q.add_argument("--window", type=int, default=50, help="gating window in reviews (default 50, as the service)")
     common(q)
     q.set_defaults(func=_month)

@@ -38,6 +38,7 @@ log = logging.getLogger("xuncha.bench")
 @dataclass
 class Recording:
     scenario: str
+    suite: str  # the suite file's stem
     cfg: WorkerConfig
     cam: CameraConfig
     taxonomy: Taxonomy
@@ -73,7 +74,7 @@ def record(
             for s in samples(cam, chain, detectors[key]):
                 recorded.append(s)
                 opened.extend(confirm.step(s.ts, s.candidates))
-            rec = Recording(sc_id, cfg, cam, tax, recorded, truth_violations(doc), opened)
+            rec = Recording(sc_id, spec.stem, cfg, cam, tax, recorded, truth_violations(doc), opened)
             if _replay(rec, (), GatingSettings()) != opened:
                 raise AssertionError(f"{sc_id}: the replay at level 0 does not open the recorded run's clues")
             log.info("%s: %d samples, %d clue(s), %.1f s", sc_id, len(recorded), len(opened), time.perf_counter() - t)
@@ -113,20 +114,44 @@ def episode(rec: Recording, levels: Levels, seed: int, p: GatingSettings, noise:
     return Episode(reviewed, found=len(m.found), violations=len(rec.truth))
 
 
-def run_month(
-    recordings: Sequence[Recording], *, days: int, clues_per_day: int, seed: int, p: GatingSettings, noise: Noise
-) -> tuple[Month, dict[str, int], int]:
-    """The simulated month; also each camera's episodes per day and the number of replays made.
+def cameras(recordings: Sequence[Recording], by: str) -> dict[str, list[Recording]]:
+    """The simulated cameras: one per scenario (`by` "scenario") or one per suite file ("suite": the
+    suite's scenarios are one camera's footage, its zones shared, so a raised zone is raised for all)."""
+    out: dict[str, list[Recording]] = {}
+    for r in recordings:
+        out.setdefault(r.scenario if by == "scenario" else r.suite, []).append(r)
+    return out
 
-    A camera replays its scenario often enough to see ~`clues_per_day` clues a day at today's levels
-    (once per clue the recording run opened; a scenario with none, a hard negative, that many times)."""
-    by_id = {r.scenario: r for r in recordings}
-    per_day = {r.scenario: max(1, round(clues_per_day / max(1, len(r.opened)))) for r in recordings}
+
+def camera_episode(recs: Sequence[Recording], levels: Levels, seed: int, p: GatingSettings, noise: Noise) -> Episode:
+    """Each of the camera's scenarios replayed once (a seed each), their clues in turn."""
+    eps = [episode(r, levels, seed + i, p, noise) for i, r in enumerate(recs)]
+    return Episode(tuple(c for e in eps for c in e.clues), sum(e.found for e in eps), sum(e.violations for e in eps))
+
+
+def run_month(
+    recordings: Sequence[Recording],
+    *,
+    by: str,
+    days: int,
+    clues_per_day: int,
+    seed: int,
+    p: GatingSettings,
+    noise: Noise,
+) -> tuple[Month, dict[str, int], int]:
+    """The simulated month; also each camera's episodes per day and the number of scenario replays made.
+
+    A camera replays its scenarios often enough to see ~`clues_per_day` clues a day at today's levels
+    (a camera whose recording runs opened none, hard negatives only, replays that many times a day)."""
+    cams = cameras(recordings, by)
+    per_day = {
+        cam: max(1, round(clues_per_day / max(1, sum(len(r.opened) for r in recs)))) for cam, recs in cams.items()
+    }
     replays = 0
 
     def replay(camera: str, levels: Levels, s: int) -> Episode:
         nonlocal replays
-        replays += 1
-        return episode(by_id[camera], levels, s, p, noise)
+        replays += len(cams[camera])
+        return camera_episode(cams[camera], levels, s, p, noise)
 
     return simulate(per_day, replay, days=days, p=p, seed=seed), per_day, replays
