@@ -1,5 +1,5 @@
 """`xuncha bench ...`: compose scenarios, measure clue precision against baselines, measure throughput, shadow-test
-a new model on reviewed clues."""
+a new model on reviewed clues, simulate a month of reviews with adaptive gating."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
 """`xuncha bench month`, the simulation (pure): a month of operator reviews fed to adaptive gating.
 
-Each camera replays its scenario a few times a day (`Episode`s: the clues one run opens, each filed
-or rejected by its ground truth, and the violations it found). Every episode is replayed twice with
-the same seed: *today* (every zone at its rules' values) and *gated* (the camera's gating levels at
-that moment). Only the gated system's decisions reach the gating core, as only they would exist;
-after each episode the camera's groups are refreshed as the review service does on a worker's fetch
-(`xuncha/review/gating_store.refresh`: standing decisions since the group's last change, newest
-first, at most one step per refresh), with the real `next_level`.
+Each camera replays its scenarios a few times a day (`Episode`s: the clues one pass opens, each
+filed or rejected by its ground truth, and the violations it found; the replays are
+`month_replay.py`'s). Every episode is replayed twice with the same seed: *today* (every zone at its
+rules' values) and *gated* (the camera's gating levels at that moment). Only the gated system's
+decisions reach the gating core, as only they would exist; after each episode the camera's groups are
+refreshed as the review service does on a worker's fetch (`xuncha/review/gating_store.refresh`:
+standing decisions since the group's last change, newest first, at most one step per refresh), with
+the real `next_level`.
 
 >>> p = GatingSettings(window=4)
 >>> def run(camera, levels, seed):  # a zone with three false clues beside each real one, until raised
