@@ -94,7 +94,9 @@ def test_the_simulated_levels_are_the_review_services_for_the_same_decisions(tmp
     from review_support import add_users, database, make_event
     from sqlalchemy import select
 
-    from xuncha.db import ACCEPTED, REJECTED, Clue, Decision, GatingLevel, User
+    from xuncha.db.clues import ACCEPTED, REJECTED, Clue, Decision
+    from xuncha.db.gating import GatingLevel
+    from xuncha.db.users import User
     from xuncha.review.gating_store import refresh
     from xuncha.review.intake import ingest
 
