@@ -5,14 +5,16 @@ OCR costs ten times a detector pass, so each text zone is read on a schedule: at
 safety net for whatever the change detection misses), and when the zone's settled picture changed.
 The settled picture takes a pixel only once it has kept its value for three samples: a poster put up
 enters it, a passer-by does not. A read that lost text of the read before, or that a change triggered and
-found nothing new, is repeated once after `min_gap` samples: a passer-by standing in front at the wrong
-moment costs a few samples, not the poster. Between reads, a block of text found by the last read is
+found nothing new, is repeated once `min_gap_s` seconds of video later: a passer-by standing in front at the
+wrong moment costs a few samples, not the poster. Between reads, a block of text found by the last read is
 reported again as long as its pixels still look as they did then; a passer-by in front of it or a poster
 torn down makes it miss samples (confirmation tolerates a few) and the change schedules a new read.
+"As they were" is judged on the whole block and on its ink alone: white paper on a white wall differs from
+the bare wall by less than `diff_threshold`, so a torn-down poster changes mainly its ink's pixels.
 
 Text at a reference place (read in the reference picture) is never reported, unless it now carries a
 phone number the reference text there did not have (a small ad pasted over a notice). A read that
-finds only part of a block read before at the same place (a passer-by in front) keeps the fuller one.
+finds only part of a block read before, inside its box (a passer-by in front), keeps the fuller one.
 
 >>> frame = np.zeros((480, 720, 3), np.uint8)
 >>> reads = iter([[], [OcrLine("开锁 13812345678", 0.9, (20, 20, 80, 32))]])
@@ -63,13 +65,14 @@ class TextParams:
     that it does not stretch with the sample interval. `every_s` 50: a poster the change detection misses
     is read at most 50 s after it went up, so its clue opens within the dwell plus one minute (a few
     samples of settling and confirmation fit in the other 10 s; a read costs ~15 detector passes, the CPU
-    per camera-minute is in bench/README.md); `min_gap` 5: a busy street re-triggers reads on change at most
-    every 5 samples. `ocr_min_side` 480: crops with a shorter side are scaled up to it for text
-    detection (RapidOCR's 736 doubles the cost and reads 10 px text no better, measured in the bench).
+    per camera-minute is in bench/README.md); `min_gap_s` 10: a busy street re-triggers reads on change
+    (and a read is repeated) at most every 10 s of video, at any sample interval (it was 5 samples, 25 s
+    at 5 s samples). `ocr_min_side` 480: crops with a shorter side are scaled up to it for text detection
+    (RapidOCR's 736 doubles the cost and reads 10 px text no better, measured in the bench).
     """
 
     every_s: float = 50.0
-    min_gap: int = 5
+    min_gap_s: float = 10.0
     diff_threshold: int = 25  # grey-level difference that counts as a changed pixel
     change_fraction: float = 0.004  # settled changed pixels (fraction of the zone) that schedule a read
     hold_change: float = 0.3  # a block is not reported while more of its pixels than this changed
@@ -80,10 +83,10 @@ class TextParams:
     ocr_min_side: int = 480
 
     def __post_init__(self) -> None:
-        if not self.every_s > 0 or self.min_gap < 1 or self.ocr_min_side < 32:
+        if not (0 < self.every_s < float("inf") and 0 <= self.min_gap_s < float("inf")) or self.ocr_min_side < 32:
             raise ValueError(
-                f"text params: every_s must be > 0, min_gap >= 1 and ocr_min_side >= 32, got {self.every_s}, "
-                f"{self.min_gap}, {self.ocr_min_side}"
+                f"text params: every_s must be > 0, min_gap_s >= 0 (seconds of video) and ocr_min_side >= 32, "
+                f"got {self.every_s}, {self.min_gap_s}, {self.ocr_min_side}"
             )
         for name in ("change_fraction", "hold_change", "min_score", "banner_min_height"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -170,11 +173,21 @@ def is_reference(block: TextBlock, reference: Sequence[TextBlock]) -> bool:
     return bool(there) and set(block.phones) <= known
 
 
+def _inside(a: BoxXYXY, b: BoxXYXY) -> float:
+    """The fraction of box a's area that lies inside box b."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1])
+    return ix * iy / area if area > 0 else 0.0
+
+
 def carry(block: TextBlock, before: Sequence[TextBlock]) -> TextBlock:
     """The earlier reading of the same place when this one is partial (a passer-by covers part of the
-    poster): it lost a phone number or most of the text. A poster partly covered is the same poster."""
+    poster): it lies inside the earlier block's box and lost a phone number or most of the text. A poster
+    partly covered is the same poster. Not a line larger than the block (OCR reads a bare wall as one
+    zone-sized line of noise now and then): that would bring back a poster torn down."""
     for old in before:
-        if same_place(old.box, block.box) and (
+        if _inside(block.box, old.box) >= 0.6 and (
             set(old.phones) > set(block.phones) or len(block.text) < 0.7 * len(old.text)
         ):
             return old
@@ -194,7 +207,7 @@ class _ZoneText:
     settled_at_read: np.ndarray | None = None
     since: int = 0  # samples since the last read
     read_ts: float = 0.0  # video time of the last read
-    recheck: bool = False  # read again after min_gap samples
+    recheck: bool = False  # read again min_gap_s after the last read
     reads: int = 0
 
 
@@ -316,7 +329,7 @@ class TextStage:
             return "first"
         if ts - z.read_ts >= p.every_s:
             return "periodic"
-        if z.since + 1 < p.min_gap or z.settled_at_read is None or z.settled is None:
+        if ts - z.read_ts < p.min_gap_s - 1e-6 or z.settled_at_read is None or z.settled is None:
             return None
         if z.recheck:
             return "recheck"
@@ -331,4 +344,7 @@ class TextStage:
         now, then = grey[b:d, a:c], z.snapshot[b:d, a:c]
         if now.size == 0:
             return False
-        return float(np.mean(np.abs(now - then) > self.params.diff_threshold)) <= self.params.hold_change
+        thr, most = self.params.diff_threshold, self.params.hold_change
+        changed = np.abs(now - then) > thr
+        ink = np.abs(then - np.median(then)) > thr  # the text's pixels: unlike the paper around them
+        return float(changed.mean()) <= most and (not ink.any() or float(changed[ink].mean()) <= most)
