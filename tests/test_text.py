@@ -348,8 +348,10 @@ def test_min_gap_in_samples_is_a_config_error_naming_min_gap_s(tmp_path: Path) -
         config = WorkerConfig.model_validate({"data_dir": str(tmp_path), "text": text, "cameras": [cam]})
         with pytest.raises(ConfigError, match=msg):
             resolve_config(config, tmp_path, "w.yaml")
-    config = WorkerConfig.model_validate({"data_dir": str(tmp_path), "text": {"min_gap_s": 4}, "cameras": [cam]})
-    assert resolve_config(config, tmp_path, "w.yaml")[0].text_params().min_gap_s == 4
+    text = {"min_gap_s": 4, "net_skip": False}
+    config = WorkerConfig.model_validate({"data_dir": str(tmp_path), "text": text, "cameras": [cam]})
+    params = resolve_config(config, tmp_path, "w.yaml")[0].text_params()
+    assert params.min_gap_s == 4 and params.net_skip is False
 
 
 def test_with_net_skip_a_missed_poster_is_read_once_in_view_for_three_samples_walkers_or_not() -> None:

@@ -204,7 +204,8 @@ class WorkerConfig(BaseModel):
                 f"text.min_gap ({self.text['min_gap']:g} samples) is now text.min_gap_s, in seconds of video: "
                 f"min_gap x the cameras' sample_interval_s (the old default 5 at 2 s is min_gap_s: 10)"
             )
-        return TextParams(**{k: int(v) if k == "ocr_min_side" else v for k, v in self.text.items()})
+        kinds = {"ocr_min_side": int, "net_skip": bool}  # the YAML's numbers and booleans arrive as floats
+        return TextParams(**{k: kinds.get(k, float)(v) for k, v in self.text.items()})
 
 
 def _resolve(base: Path, p: Path | None) -> Path | None:
