@@ -12,10 +12,11 @@ is therefore still read within `every_s` of going up once it is in view for thre
 view that long (a crowd always in front) waits until it is. For the same reason the safety-net read
 reads only the rectangle around the pixels that differ (with a margin for the rest of a poster), at the
 scale a read of the whole zone would use: the text detector's cost grows with the pixels it is given.
-The settled picture takes a pixel only once it has kept its value for three samples: a poster put up
-enters it, a passer-by does not. A read that lost text of the read before, or that a change triggered and
-found nothing new, is repeated once `min_gap_s` seconds of video later: a passer-by standing in front at the
-wrong moment costs a few samples, not the poster. Between reads, a block of text found by the last read is
+The settled picture takes a pixel only once it has kept its value for three samples (two when they are
+`settle_s` or more apart): a poster put up enters it, a passer-by does not. A read that lost text of the
+read before, or that a change triggered and found nothing new, is repeated once `min_gap_s` seconds of
+video later: a passer-by standing in front at the wrong moment costs a few samples, not the poster.
+Between reads, a block of text found by the last read is
 reported again as long as its pixels still look as they did then; a passer-by in front of it or a poster
 torn down makes it miss samples (confirmation tolerates a few) and the change schedules a new read.
 "As they were" is judged on the whole block and on its ink alone: white paper on a white wall differs from
@@ -93,6 +94,9 @@ class TextParams:
     every_s: float = 50.0
     net_skip: bool = True  # skip the safety-net read while the zone's still pixels look as at the last read
     min_gap_s: float = 10.0
+    # Two samples of the same value this far apart settle a pixel (else three): three would take 10 s at 5 s
+    # samples, time for a passer-by to step in front of a new poster before its first read (bench/README.md).
+    settle_s: float = 4.0
     diff_threshold: int = 25  # grey-level difference that counts as a changed pixel
     change_fraction: float = 0.004  # settled changed pixels (fraction of the zone) that schedule a read
     hold_change: float = 0.3  # a block is not reported while more of its pixels than this changed
@@ -103,10 +107,11 @@ class TextParams:
     ocr_min_side: int = 480
 
     def __post_init__(self) -> None:
-        if not (0 < self.every_s < float("inf") and 0 <= self.min_gap_s < float("inf")) or self.ocr_min_side < 32:
+        finite = 0 < self.every_s < float("inf") and 0 <= self.min_gap_s < float("inf") and self.settle_s > 0
+        if not finite or self.ocr_min_side < 32:
             raise ValueError(
-                f"text params: every_s must be > 0, min_gap_s >= 0 (seconds of video) and ocr_min_side >= 32, "
-                f"got {self.every_s}, {self.min_gap_s}, {self.ocr_min_side}"
+                f"text params: every_s and settle_s must be > 0, min_gap_s >= 0 (seconds of video) and "
+                f"ocr_min_side >= 32, got {self.every_s}, {self.settle_s}, {self.min_gap_s}, {self.ocr_min_side}"
             )
         for name in ("change_fraction", "hold_change", "min_score", "banner_min_height"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -222,6 +227,7 @@ class _ZoneText:
     blocks: list[TextBlock] = field(default_factory=list)  # new text found by the last read
     snapshot: np.ndarray | None = None  # grey picture at the last read (half resolution)
     prev: np.ndarray | None = None  # grey picture at the previous sample
+    prev_ts: float = 0.0
     prev_still: np.ndarray | None = None  # pixels that kept their value from the sample before it to `prev`
     still: np.ndarray | None = None  # pixels that kept their value for the last three samples
     seen: np.ndarray | None = None  # each pixel as a read last saw it while it was still
@@ -291,7 +297,7 @@ class TextStage:
         self._found = []
         for z in self._zones:
             grey = self._grey(z, image)
-            self._settle(z, grey)
+            self._settle(z, grey, ts)
             due = self._due(z, ts, grey)
             if due is not None:
                 area = z.area if due == "periodic" else None
@@ -356,19 +362,21 @@ class TextStage:
         crop = cv2.cvtColor(image[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
         return cv2.resize(crop, ((x2 - x1 + 1) // 2, (y2 - y1 + 1) // 2), interpolation=cv2.INTER_AREA).astype(np.int16)
 
-    def _settle(self, z: _ZoneText, grey: np.ndarray) -> None:
+    def _settle(self, z: _ZoneText, grey: np.ndarray, ts: float) -> None:
         thr = self.params.diff_threshold
         if z.prev is None:
             z.settled = grey.copy()
         else:
             still = np.abs(grey - z.prev) <= thr
-            if z.prev_still is not None:
+            if ts - z.prev_ts >= self.params.settle_s:  # slow sampling: one unchanged step is long enough
+                z.still = still
+            elif z.prev_still is not None:
+                z.still = still & z.prev_still
+            if z.still is not None:
                 assert z.settled is not None
-                now = still & z.prev_still
-                z.still = now
-                z.settled[now] = grey[now]
+                z.settled[z.still] = grey[z.still]
             z.prev_still = still
-        z.prev = grey
+        z.prev, z.prev_ts = grey, ts
 
     def _due(self, z: _ZoneText, ts: float, grey: np.ndarray) -> str | None:
         """Why the zone is read now (first, periodic, recheck, change), or None."""
