@@ -97,11 +97,11 @@ def run_systems(
 
     ocr: RapidOcr | None = None
 
-    def read(image: np.ndarray) -> list[OcrLine]:  # built for the first read, as the worker does
+    def read(image: np.ndarray, min_side: int | None = None) -> list[OcrLine]:  # built at the first read, as the worker
         nonlocal ocr
         if ocr is None:
             ocr = RapidOcr(cfg.detectors.threads, cfg.text_params().ocr_min_side)
-        return ocr(image)
+        return ocr(image, min_side)
 
     chain = pipeline(cfg, cam, taxonomy, read)
     systems = [XunchaConfirm(chain.confirmer), TrackerDwell(dwell), Naive()]
