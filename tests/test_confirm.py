@@ -266,6 +266,27 @@ def test_evidence_refs_are_first_and_best_only() -> None:
     assert v.first.ref == "frame@0" and v.best.ref == "frame@4" and v.last.ref is None
 
 
+def test_a_read_with_the_whole_phone_number_is_the_best_sighting_over_a_surer_fragment() -> None:
+    """A poster half hidden on some samples: OCR may be surer of the fragment, the clue must show the number."""
+    c = confirmer(10)
+    reads = {4: ("3712345678", 0.95), 6: ("办证 13712345678", 0.80), 8: ("办证", 0.99)}
+    samples = [
+        (
+            float(ts),
+            [
+                Cand(
+                    "z1",
+                    "0201",
+                    Detection("phone_number", reads.get(ts, ("", 0.5))[1], BAG, text=reads.get(ts, ("",))[0]),
+                )
+            ],
+        )
+        for ts in range(11)
+    ]
+    v = run(c, samples)[0].violation
+    assert v.best.ref == "frame@6" and v.best.detection.text == "办证 13712345678"
+
+
 # -- closing and cooldown ----------------------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from xuncha.categorize import resolve_category
+from xuncha.textpatterns import phone_numbers
 from xuncha.types import SAME_PLACE_IOU, SAME_PLACE_OVERLAP, BoxXYXY, Detection, iou, overlap_fraction, same_place
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ if TYPE_CHECKING:
 
 # Fixed namespace: a clue id must come out the same on every machine and on every replay of a file.
 CLUE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xuncha:clue")
+
+
+def _evidence_rank(d: Detection) -> tuple[int, float]:
+    """Which sighting a clue shows: a read with more phone numbers beats a better-scored one with fewer (OCR
+    can be surest of a half-hidden poster's fragment, and the clue must carry the number whole); then the score."""
+    return len(phone_numbers(d.text)), d.score
 
 
 def _area(b: BoxXYXY) -> float:
@@ -374,7 +381,7 @@ class Confirmer:
         t.hits += 1
         t.vote(c.category, c.rank, self.params.min_category_share)
         t.last = replace(s, ref=None)
-        if s.detection.score > t.best.detection.score:
+        if _evidence_rank(s.detection) > _evidence_rank(t.best.detection):
             t.best = s
 
     def _emit(self, t: _Track, kind: Literal["opened", "updated", "closed"], ts: float) -> Transition:
