@@ -110,6 +110,9 @@ def quantize(fp32: Path, out: Path, images: list[np.ndarray], method: str, exclu
             return None if b is None else {det.input_name: b}
 
     symmetric = "sym" in flags
+    # Calibration outputs are flushed every `chunk` images to bound memory; onnxruntime's MinMax raises
+    # "No data is collected" when the count is a multiple of it, so the chunk never divides it.
+    chunk = next(k for k in range(50, 30, -1) if len(blobs) % k)
     quantize_static(
         str(fp32),
         str(out),
@@ -121,7 +124,11 @@ def quantize(fp32: Path, out: Path, images: list[np.ndarray], method: str, exclu
         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
         nodes_to_exclude=exclude,
         calibrate_method=CalibrationMethod[method],
-        extra_options={"ActivationSymmetric": symmetric, "CalibPercentile": 99.999, "CalibMaxIntermediateOutputs": 50},
+        extra_options={
+            "ActivationSymmetric": symmetric,
+            "CalibPercentile": 99.999,
+            "CalibMaxIntermediateOutputs": chunk,
+        },
     )
     # Keep the Ultralytics metadata (names, imgsz, task) the detector reads.
     src, dst = onnx.load(str(fp32)), onnx.load(str(out))
