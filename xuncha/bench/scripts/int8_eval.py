@@ -14,7 +14,7 @@ per 100 bag-free frames, and ms per frame at one thread, interleaved with fp32 i
 - METHOD: MinMax, Percentile (99.999 %), Entropy. FLAGS: `rr` reduce_range (7-bit weights),
   `sym` symmetric int8 activations, `fsilu` SiLU in float.
 
-    xuncha bench int8-eval --model xuncha/models/garbage.onnx --out var/int8_eval \\
+    xuncha bench int8-eval --model xuncha/models/garbage_fp32.onnx --out var/int8_eval \\
         --variants last:cctv:200:Percentile last:mix:200:Percentile all:cctv:200:MinMax
 """
 
@@ -225,7 +225,7 @@ def fmt_d(a: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=Path("xuncha/models/garbage.onnx"), help="fp32 ONNX")
+    parser.add_argument("--model", type=Path, default=Path("xuncha/models/garbage_fp32.onnx"), help="fp32 ONNX")
     parser.add_argument("--out", type=Path, default=Path("var/int8_eval"))
     parser.add_argument("--variants", nargs="*", default=["last:cctv:200:Percentile"])
     parser.add_argument("--repeat", type=int, default=15, help="interleaved timed runs per model (median)")
