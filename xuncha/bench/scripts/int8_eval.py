@@ -173,8 +173,8 @@ def evaluate(detect, data: dict, evidence: Path, fp32_thr: float | None) -> dict
     }
 
 
-def op_profile(model: Path, frame: np.ndarray, runs: int = 20) -> dict[str, float]:
-    """Median-free total ms per op type over `runs` runs at one thread (onnxruntime's profiler)."""
+def op_profile(model: Path, frame: np.ndarray, out: Path, runs: int = 20) -> dict[str, float]:
+    """Mean ms per run spent in each op type at one thread (onnxruntime's profiler; its file is removed)."""
     import onnxruntime as ort
 
     from xuncha.detector.onnx import session_options
@@ -182,11 +182,14 @@ def op_profile(model: Path, frame: np.ndarray, runs: int = 20) -> dict[str, floa
     det = OnnxDetector(model, threads=1)
     so = session_options(1)
     so.enable_profiling = True
+    so.profile_file_prefix = str(out / "ort_profile")
     sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
     blob = det.preprocess([frame])[0]
     for _ in range(runs):
         sess.run(None, {det.input_name: blob})
-    events = json.loads(Path(sess.end_profiling()).read_text())
+    trace = Path(sess.end_profiling())
+    events = json.loads(trace.read_text())
+    trace.unlink()
     per_op: dict[str, float] = {}
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
@@ -275,7 +278,7 @@ def main() -> int:
     for k, v in ms.items():
         print(f"speed {k}: {v:.1f} ms/frame ({v / ms['fp32']:.2f}x of fp32)", flush=True)
     if args.profile:
-        results["op_ms"] = {k: op_profile(p, frame) for k, p in {"fp32": args.model, **paths}.items()}
+        results["op_ms"] = {k: op_profile(p, frame, args.out) for k, p in {"fp32": args.model, **paths}.items()}
         for k, ops in results["op_ms"].items():
             print(f"ops {k}: " + ", ".join(f"{op} {t:.1f}" for op, t in list(ops.items())[:8]), flush=True)
     results_path.write_text(json.dumps(results, indent=1))
