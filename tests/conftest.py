@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import uuid
@@ -35,6 +36,20 @@ def models_dir() -> Path:
 @pytest.fixture
 def footage_dir() -> Path:
     return shared_file("footage")
+
+
+@pytest.fixture
+def tiny_set(tmp_path: Path) -> Path:
+    """12 street_trashbags photos (symlinked) with their polygon labels, in Roboflow's layout."""
+    src = shared_file("datasets/street_trashbags")
+    out = tmp_path / "tiny"
+    (out / "train" / "images").mkdir(parents=True)
+    (out / "train" / "labels").mkdir(parents=True)
+    shutil.copy(src / "data.yaml", out / "data.yaml")
+    for img in sorted((src / "train" / "images").iterdir())[::50][:12]:
+        (out / "train" / "images" / img.name).symlink_to(img)
+        shutil.copy(src / "train" / "labels" / f"{img.stem}.txt", out / "train" / "labels")
+    return out
 
 
 @contextmanager

@@ -36,10 +36,10 @@ from xuncha.clues.contracts import (
     ZoneRef,
 )
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.engine import open_database
 from xuncha.review import auth
 from xuncha.review.auth import create_token, create_user
 from xuncha.review.config import ReviewConfig
-from xuncha.review.db.engine import open_database
 from xuncha.review.intake import ingest
 
 # Argon2 at its defaults costs ~0.5 s per hash on a busy CI machine; the tests need no strength.

@@ -86,3 +86,21 @@ def test_phone_reads_count_found_posters_with_the_number_read_exactly() -> None:
     assert phone_reads(match(clues, violations[:1]), truth) == [(12, True)]
     wrong = [Clue("s", "0201", (0, 0, 10, 10), 70, 10, "开锁 13812345679")]
     assert phone_reads(match(wrong, violations[:1]), truth) == [(12, False)]
+
+
+def test_light_scales_the_whole_picture_by_a_ramp_or_a_step(tmp_path: Path) -> None:
+    footage = shared_file("footage/sidewalk_bag_left.avi").parent
+    doc = SUITE | {"duration_s": 20, "scenarios": [{"id": "t-light", "clip": "sidewalk", "items": []}]}
+    plain = PosterSuite.model_validate(doc)
+    doc["scenarios"] = [{"id": "t-light", "clip": "sidewalk", "items": [], "light": [[9.9, 1.0], [10, 0.5]]}]
+    lit = PosterSuite.model_validate(doc)
+    ramp = lit.scenarios[0].model_copy(update={"light": [(0, 1.0), (20, 0.5)]})
+    assert [ramp.gain(t) for t in (-5, 0, 10, 20, 30)] == [1.0, 1.0, 0.75, 0.5, 0.5]
+    assert scenario_kind(lit.scenarios[0]) == "lighting_signs_only"
+    means = {}
+    for name, suite in (("plain", plain), ("lit", lit)):
+        compose_poster_scenario(suite, suite.scenarios[0], footage, tmp_path / name)
+        cap = cv2.VideoCapture(str(tmp_path / name / "t-light.mp4"))
+        means[name] = [cap.read()[1].mean() for _ in range(10)]
+    ratio = np.array(means["lit"]) / np.array(means["plain"])
+    assert np.allclose(ratio[:5], 1.0, atol=0.02) and np.allclose(ratio[5:], 0.5, atol=0.03)  # the step at 10 s

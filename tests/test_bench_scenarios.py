@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import REPO, shared_file
 
-from xuncha.config import ConfigError
 from xuncha.taxonomy import load_taxonomy
 from xuncha.train.composite import BackgroundClip, CutoutLibrary, compose
 from xuncha.train.suite import ScenarioSpec, Suite, classify, load_suite
+from xuncha.yamlfile import ConfigError
 
 SUITES = sorted((REPO / "bench" / "scenarios").glob("*.yaml"))
 REQUIRED_KINDS = {"dumped", "taken", "returned", "multi", "light_slow", "light_sudden", "shake", "standing", "crowd"}

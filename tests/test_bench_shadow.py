@@ -18,11 +18,11 @@ from sqlalchemy import select
 from xuncha.bench.shadow import TOTAL, Replayed, still_raises, tabulate
 from xuncha.categorize import Candidate
 from xuncha.clues.evidence import JPEG_QUALITY, EvidenceStore
+from xuncha.db.engine import open_database
+from xuncha.db.users import User
 from xuncha.detector.cards import load_detector
 from xuncha.review import decisions
 from xuncha.review.config import load_review_config
-from xuncha.review.db.engine import open_database
-from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 from xuncha.types import Detection, same_place
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from xuncha.clues import embedded
 from xuncha.clues.broker import DEFAULT_TOPOLOGY, CluePublisher, consume, embedded_broker_url
-from xuncha.review.db.clues import Clue, ClueEventRow
+from xuncha.db.clues import Clue, ClueEventRow
 
 ROOT = Path(__file__).resolve().parents[1]
 LEASE_S = 0.5  # short so that the test need not wait; the default is minutes
@@ -27,7 +27,7 @@ LEASE_S = 0.5  # short so that the test need not wait; the default is minutes
 CHILD = """
 import sys, threading
 from xuncha.clues import embedded
-from xuncha.review.db.engine import open_database
+from xuncha.db.engine import open_database
 from xuncha.review.intake import run_intake
 embedded.Channel.lease_s = float(sys.argv[3])
 _engine, sessions = open_database(sys.argv[1])

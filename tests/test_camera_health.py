@@ -16,11 +16,11 @@ from review_support import LiveServer, add_users, login, make_event, review_conf
 
 from xuncha.bench.viewclips import frames, shifted, write_clip
 from xuncha.config.worker import WorkerConfig, resolve_config
+from xuncha.db.base import utcnow
+from xuncha.db.cameras import CameraRow, ReferencePicture
+from xuncha.db.engine import open_database
 from xuncha.review.app import create_app
 from xuncha.review.cameras import CameraFields, save_camera, save_zone_set
-from xuncha.review.db.base import utcnow
-from xuncha.review.db.cameras import CameraRow, ReferencePicture
-from xuncha.review.db.engine import open_database
 from xuncha.review.intake import ingest
 from xuncha.service_cameras import ServiceCameras
 from xuncha.taxonomy import load_taxonomy

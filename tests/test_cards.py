@@ -11,10 +11,10 @@ import yaml
 from conftest import shared_file
 
 from xuncha.cli import main
-from xuncha.config import ConfigError
 from xuncha.detector.cards import find_card, list_cards, load_detector, model_dirs, resolve_file
 from xuncha.detector.modelcard import load_card
 from xuncha.detector.onnx import ModelError, file_checksum
+from xuncha.yamlfile import ConfigError
 
 NAMES = ["garbage", "yolo11n_coco_int8_320", "yolov8n_coco_int8", "yolox_nano_coco"]
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from conftest import shared_file
 
-from xuncha.config import ConfigError, read_yaml, validate
 from xuncha.config.worker import WorkerConfig, load_worker_config
+from xuncha.yamlfile import ConfigError, read_yaml, validate
 
 
 def _xuncha_worker(path: Path) -> subprocess.CompletedProcess[str]:

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from xuncha.clues.broker import Poison
 from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.dispatch import VERDICT_NAMES, RecheckResult
+from xuncha.db.cameras import CameraFence
+from xuncha.db.cases import Case, CaseReport, Recheck
+from xuncha.db.clues import Clue, ClueEventRow, Decision
 from xuncha.review.auth import create_user
-from xuncha.review.db.cameras import CameraFence
-from xuncha.review.db.cases import Case, CaseReport, Recheck
-from xuncha.review.db.clues import Clue, ClueEventRow, Decision
 from xuncha.review.fencing import refusal
 from xuncha.review.handling import apply_result
 from xuncha.review.intake import apply_or_poison

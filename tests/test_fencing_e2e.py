@@ -28,8 +28,8 @@ from review_support import database
 from sqlalchemy import create_engine, func, select
 
 from xuncha.clues.contracts import ClueEvent
+from xuncha.db.clues import ClueEventRow
 from xuncha.leases import CameraLease
-from xuncha.review.db.clues import ClueEventRow
 from xuncha.review.deadletter import DeadLetter
 from xuncha.review.intake import run_intake
 

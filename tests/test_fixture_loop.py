@@ -13,9 +13,9 @@ from review_support import LiveServer, add_users, login, review_config
 
 from xuncha.clues.broker import collect_events, embedded_broker_url
 from xuncha.config.worker import WorkerConfig, resolve_config
+from xuncha.db.engine import open_database
 from xuncha.review.app import create_app
 from xuncha.review.config import FIXTURE_REASON
-from xuncha.review.db.engine import open_database
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 from xuncha.worker import RunSummary, Worker

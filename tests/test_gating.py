@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from review_support import Clock, add_users, database, login, make_event, review_config
 from sqlalchemy import select
 
+from xuncha.db.clues import ACCEPTED, REJECTED, Clue, Decision
+from xuncha.db.users import User
 from xuncha.review.app import create_app
-from xuncha.review.db.clues import ACCEPTED, REJECTED, Clue, Decision
-from xuncha.review.db.users import User
 from xuncha.review.gating import Change, GatingSettings, next_level
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
@@ -184,3 +184,34 @@ def test_disabled_gating_gives_workers_nothing(tmp_path: Path) -> None:
         with TestClient(create_app(cfg, load_taxonomy(), sessions), base_url="https://testserver") as worker:
             worker.headers["Authorization"] = f"Bearer {tokens['worker']}"
             assert worker.get("/api/cameras/cam-0/gating").json()["adjustments"] == []
+
+
+def test_a_clues_details_say_its_level_when_first_seen_and_now(env) -> None:
+    client, _worker, sessions, clock = env
+    decide(sessions, 0, [False] * 10, T - timedelta(hours=1))
+    assert client.get("/api/cameras/cam-0/gating").json()["adjustments"][0]["level"] == 1  # raised at T
+    seen = {"before": -timedelta(minutes=5), "just-after": timedelta(seconds=10), "after": timedelta(minutes=5)}
+    for k, (name, dt) in enumerate(seen.items()):
+        ev = make_event(50 + k, camera="cam-0").model_copy(update={"clue_id": name})
+        ingest(sessions, ev.model_copy(update={"first_seen": T + dt, "last_seen": T + dt + timedelta(seconds=12)}))
+    texts = {c["id"]: c["gating"]["text"] for c in client.get("/api/clues").json()["items"]}
+    now = "；现在：第1级（分数 +0.05，停留 ×1.5）"
+    assert texts == {
+        "before": "首次发现时：场景默认值" + now,
+        "just-after": "首次发现时：第1级（分数 +0.05，停留 ×1.5）（调整后30秒内发现，worker 可能仍按上一级）" + now,
+        "after": "首次发现时：第1级（分数 +0.05，停留 ×1.5）" + now,
+    }
+    # Undone an hour later: the clue seen at level 1 keeps it, now is the scene's defaults.
+    clock.advance(3600)
+    log = client.get("/api/cameras/cam-0/gating").json()["log"]
+    assert client.post(f"/api/gating/{log[0]['id']}/undo").status_code == 200
+    one = client.get("/api/clues/after").json()["gating"]
+    assert one == {
+        "raised": 1,
+        "settled": True,
+        "now": 0,
+        "text": "首次发现时：第1级（分数 +0.05，停留 ×1.5）；现在：场景默认值",
+    }
+    other_camera = make_event(60, camera="cam-other").model_copy(update={"clue_id": "elsewhere"})
+    ingest(sessions, other_camera)
+    assert client.get("/api/clues/elsewhere").json()["gating"]["text"] == "首次发现时：场景默认值；现在：场景默认值"

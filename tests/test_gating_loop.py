@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from review_support import LiveServer, add_users, login, make_event, review_config
 from test_fixture_loop import run_worker
 
+from xuncha.db.engine import open_database
 from xuncha.review.app import create_app
-from xuncha.review.db.engine import open_database
 from xuncha.review.gating import GatingSettings
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy

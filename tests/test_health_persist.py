@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from review_support import Clock, add_users, database, login, review_config
 from sqlalchemy import func, select
 
+from xuncha.db.cameras import CameraRow, CameraStateChange, ReferencePicture
 from xuncha.review import health_store
 from xuncha.review.app import create_app
-from xuncha.review.db.cameras import CameraRow, CameraStateChange, ReferencePicture
 from xuncha.taxonomy import load_taxonomy
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)

@@ -26,8 +26,8 @@ from xuncha.clues.broker import CluePublisher, Topology
 from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.clues.schemas import SCHEMA_FILE
+from xuncha.db.clues import Clue
 from xuncha.review import deadletter
-from xuncha.review.db.clues import Clue
 from xuncha.review.intake import ingest, run_intake
 from xuncha.taxonomy import Category, Taxonomy
 

@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 from xuncha.clues.broker import embedded_broker_url
 from xuncha.clues.contracts import ClueEvent
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
+from xuncha.db.clues import ClueEventRow
 from xuncha.review import deadletter
 from xuncha.review.app import create_app
-from xuncha.review.db.clues import ClueEventRow
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import load_taxonomy
 

@@ -179,8 +179,8 @@ def test_a_moved_camera_takes_its_recheck_along_and_a_dead_one_ends_unverifiable
 
 
 def test_recheck_settings_errors_name_the_section(tmp_path: Path) -> None:
-    from xuncha.config import ConfigError
     from xuncha.config.worker import WorkerConfig, resolve_config
+    from xuncha.yamlfile import ConfigError
 
     cam = {"id": "c", "source": "x.mp4", "zones": ZONES.model_dump(mode="json")}
     cfg = WorkerConfig.model_validate({"recheck": {"samples": 3, "min_present": 4}, "cameras": [cam]})

@@ -20,10 +20,10 @@ from sqlalchemy import select
 from xuncha.clues.broker import consume
 from xuncha.clues.dispatch import CaseMessage, RecheckResult
 from xuncha.config.worker import WorkerConfig, resolve_config
+from xuncha.db.cases import Case, Recheck
+from xuncha.db.engine import open_database
 from xuncha.review.app import create_app
 from xuncha.review.cases import CASE_TOPOLOGY, CaseRelay
-from xuncha.review.db.cases import Case, Recheck
-from xuncha.review.db.engine import open_database
 from xuncha.review.handling import run_results_intake
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xuncha.config import ConfigError
+from xuncha.yamlfile import ConfigError
 from xuncha.zones import Place, Region, RegionIndex, resolve_place, resolve_region
 
 POINT = {"type": "Point", "coordinates": [0, 0]}

@@ -169,7 +169,7 @@ def test_repeats_at_a_place_escalate_the_next_case(tmp_path: Path) -> None:
             client.headers["X-CSRF-Token"] = login(client, "op1")
             for i in (2, 4, 6):
                 assert client.post(f"/api/clues/clue-{i:03d}/accept").status_code == 200
-            from xuncha.review.db.cases import Case
+            from xuncha.db.cases import Case
 
             with sessions() as s:
                 levels = [s.get(Case, f"case-clue-{i:03d}") for i in (2, 4, 6)]
@@ -189,7 +189,7 @@ def test_report_pages_in_chromium(tmp_path: Path, records) -> None:
         with sessions() as s:  # real scene pictures for the worst places
             from sqlalchemy import select
 
-            from xuncha.review.db.clues import Clue
+            from xuncha.db.clues import Clue
 
             for clue in s.scalars(select(Clue).where(Clue.status == "accepted")):
                 path = Path(clue.evidence["scene"]["path"])

@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from xuncha.clues.dispatch import VERDICT_NAMES, RecheckResult
 from xuncha.config.worker import FixtureSetting
+from xuncha.db.cases import Case, OutboxMessage
+from xuncha.db.clues import Clue, Decision, FixtureRow
 from xuncha.review.app import create_app
 from xuncha.review.config import DispatchSettings
-from xuncha.review.db.cases import Case, OutboxMessage
-from xuncha.review.db.clues import Clue, Decision, FixtureRow
 from xuncha.review.handling import apply_result
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy

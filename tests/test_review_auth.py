@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from review_support import add_users, database, login, make_event, review_config, write_evidence
 from sqlalchemy import select
 
+from xuncha.db.users import User
 from xuncha.review.app import create_app
 from xuncha.review.auth import COOKIE
-from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 

@@ -27,9 +27,9 @@ from sqlalchemy import select
 from xuncha.clues.broker import BadMessage, Topology
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
+from xuncha.db.clues import Decision, FixtureRow
 from xuncha.review import deadletter
 from xuncha.review.app import create_app
-from xuncha.review.db.clues import Decision, FixtureRow
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 

@@ -24,11 +24,11 @@ from review_support import RABBIT_URL, Clock, add_users, database, login, make_e
 from sqlalchemy import func, select
 
 from xuncha.clues.broker import CluePublisher, Topology, embedded_broker_url
+from xuncha.db.cases import OutboxMessage
+from xuncha.db.clues import ClueEventRow
 from xuncha.review.app import create_app
 from xuncha.review.cases import CASE_TOPOLOGY, CaseMessage, CaseRelay
 from xuncha.review.config import DispatchSettings
-from xuncha.review.db.cases import OutboxMessage
-from xuncha.review.db.clues import ClueEventRow
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import load_taxonomy
 

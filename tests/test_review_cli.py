@@ -19,10 +19,10 @@ from kombu import Connection
 from review_support import RUN, make_event, write_evidence
 
 from xuncha.clues.broker import CluePublisher, embedded_broker_url
-from xuncha.config import ConfigError
 from xuncha.review import cli
 from xuncha.review.cases import CASE_TOPOLOGY
 from xuncha.review.config import load_review_config
+from xuncha.yamlfile import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "xuncha" / "configs" / "review.yaml"

@@ -14,9 +14,9 @@ from conftest import pg_schema_url
 from sqlalchemy import select
 
 from xuncha import cli
+from xuncha.db.engine import open_database
+from xuncha.db.users import User
 from xuncha.review import auth
-from xuncha.review.db.engine import open_database
-from xuncha.review.db.users import User
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.postgres
@@ -86,7 +86,7 @@ def test_migration_normalises_existing_user_names(review) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from xuncha.review.db.engine import MIGRATIONS, migrate
+    from xuncha.db.engine import MIGRATIONS, migrate
 
     _run, sessions = review
     with sessions.begin() as s:  # as created before names were normalised

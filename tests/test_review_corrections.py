@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from review_support import Clock, add_users, database, login, make_event, review_config, write_evidence
 
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.clues import Correction
 from xuncha.review.app import create_app
 from xuncha.review.corrections import CorrectionError, check
-from xuncha.review.db.clues import Correction
 from xuncha.review.export import Filters, reviewed, write_export
 from xuncha.review.export_plan import Corrected, Reviewed, class_names, label_text, manifest_record, plan
 from xuncha.review.intake import ingest

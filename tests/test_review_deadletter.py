@@ -43,10 +43,10 @@ from xuncha.clues import embedded
 from xuncha.clues.broker import BadMessage, Topology, consume, embedded_broker_url
 from xuncha.clues.dispatch import results_queue
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
+from xuncha.db.clues import Clue
+from xuncha.db.engine import make_engine, open_database
 from xuncha.review import cli, deadletter
 from xuncha.review.app import create_app
-from xuncha.review.db.clues import Clue
-from xuncha.review.db.engine import make_engine, open_database
 from xuncha.review.handling import run_results_intake
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import load_taxonomy

@@ -14,15 +14,15 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from review_support import RUN, add_users, make_event, write_evidence
+from review_support import RUN, T0, add_users, make_event, write_evidence
 from sqlalchemy import select
 
 from xuncha.clues.contracts import ClueEvent, Evidence, EvidenceImage
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.engine import open_database
+from xuncha.db.users import User
 from xuncha.review import cli, decisions
 from xuncha.review.config import load_review_config
-from xuncha.review.db.engine import open_database
-from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 from xuncha.train.prepare import DatasetError, prepare
 from xuncha.train.reviews import add_export
@@ -235,3 +235,31 @@ def test_every_picture_missing_is_a_failure_with_the_manifest_saying_why(reviewe
     rows = _manifest(tmp / "lost")
     assert rc == 1 and f"skipped {len(rows)} clue(s)" in out and "exported 0 train + 0 val images" in out
     assert rows and all(r["image"] is None and r["skipped"].startswith("evidence file missing") for r in rows)  # type: ignore[union-attr]
+
+
+def test_the_clean_frame_is_exported_where_the_worker_stored_one(tmp_path: Path) -> None:
+    """The scene picture carries the zone, box and label as operators saw them; a model must learn (and
+    the shadow replay detect) on the camera's picture, so the export takes the clean frame when there is one."""
+    config = tmp_path / "review.yaml"
+    config.write_text(yaml.safe_dump({"data_dir": "data", "cookie_secure": False}), encoding="utf-8")
+    cfg, taxonomy = load_review_config(config)
+    engine, sessions = open_database(cfg.db_url)
+    add_users(sessions)
+    store = EvidenceStore(cfg.evidence_root)
+    with_frame, older = _event(1, "cam-a", 0, "0507"), _event(2, "cam-a", 0, "0507")
+    frame = EvidenceImage(path=store.put("clue-001", "frame", np.full((480, 720, 3), 200, np.uint8)), taken_at=T0)
+    with_frame = with_frame.model_copy(update={"evidence": with_frame.evidence.model_copy(update={"frame": frame})})
+    for ev in (with_frame, older):
+        write_evidence(cfg.evidence_root, ev)  # the drawn scene (a dark frame with a red box)
+        ingest(sessions, ev)
+    with sessions.begin() as s:
+        op = s.scalars(select(User).where(User.username == "op1")).one()
+        for ev in (with_frame, older):
+            decisions.accept(s, ev.clue_id, op, cfg, taxonomy, ev.first_seen + timedelta(hours=1))
+    engine.dispose()
+    rc, rows = _export(config, tmp_path / "ds")
+    assert rc == 0
+    evidence = {r["clue_id"]: r["evidence"] for r in rows}
+    assert evidence == {"clue-001": frame.path, "clue-002": with_frame.evidence.scene.path.replace("001", "002")}
+    pixels = {r["clue_id"]: cv2.imread(str(tmp_path / "ds" / str(r["image"]))).mean() for r in rows}
+    assert pixels["clue-001"] == pytest.approx(200, abs=2) and pixels["clue-002"] < 150

@@ -38,7 +38,7 @@ def _row(i: int, accepted: bool = True, **kw: object) -> Reviewed:
         "first_seen": datetime(2024, 5, 1, 17, 0, tzinfo=UTC),  # 2024-05-02 01:00 in Shanghai
         "box": (72.0, 48.0, 144.0, 144.0),
         "frame_size": (720, 480),
-        "scene": f"2024-05-02/c{i:03d}/scene.jpg",
+        "picture": f"2024-05-02/c{i:03d}/scene.jpg",
     }
     values.update(kw)
     return Reviewed(**values)  # type: ignore[arg-type]

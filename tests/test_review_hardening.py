@@ -27,9 +27,9 @@ from review_support import (
 from sqlalchemy import select
 
 from xuncha.clues.contracts import CameraRef, ZoneRef
+from xuncha.db.clues import Decision
+from xuncha.db.users import User
 from xuncha.review.app import create_app
-from xuncha.review.db.clues import Decision
-from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 

@@ -14,9 +14,9 @@ from review_support import RABBIT_URL, database, make_event
 from sqlalchemy import func, inspect, select
 
 from xuncha.clues.broker import CluePublisher, Topology, embedded_broker_url
-from xuncha.review.db.base import Base
-from xuncha.review.db.clues import PENDING, Clue, ClueEventRow
-from xuncha.review.db.engine import open_database
+from xuncha.db.base import Base
+from xuncha.db.clues import PENDING, Clue, ClueEventRow
+from xuncha.db.engine import open_database
 from xuncha.review.intake import ingest, run_intake
 
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from review_support import CHROMIUM, Clock, LiveServer, add_users, chromium_page, database, login, review_config
 
 from xuncha.bench.shadow import Replayed, row_json, tabulate
+from xuncha.db.promotions import ModelPromotion
 from xuncha.review.app import create_app
-from xuncha.review.db.promotions import ModelPromotion
 from xuncha.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]

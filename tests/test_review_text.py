@@ -10,9 +10,9 @@ from review_support import add_users, database, login, make_event, review_config
 from sqlalchemy import select
 
 from xuncha.clues.contracts import ClueEvent
+from xuncha.db.cases import OutboxMessage
+from xuncha.db.clues import CluePhone
 from xuncha.review.app import create_app
-from xuncha.review.db.cases import OutboxMessage
-from xuncha.review.db.clues import CluePhone
 from xuncha.review.intake import ingest
 from xuncha.taxonomy import load_taxonomy
 

@@ -22,10 +22,10 @@ from review_support import LiveServer, add_users, database, review_config
 from test_worker_live import free_port, get, wait_for
 
 from xuncha.config.worker import WorkerConfig
+from xuncha.db.base import utcnow
+from xuncha.db.cameras import ReferencePicture
 from xuncha.review.app import create_app
 from xuncha.review.cameras import CameraFields, save_camera, save_zone_set
-from xuncha.review.db.base import utcnow
-from xuncha.review.db.cameras import ReferencePicture
 from xuncha.service_cameras import ServiceCameras
 from xuncha.taxonomy import load_taxonomy
 from xuncha.types import Detection, Frame

@@ -13,9 +13,9 @@ import pytest
 from review_support import add_users, database, make_event
 from sqlalchemy import select, update
 
+from xuncha.db.clues import Clue, Decision
+from xuncha.db.users import User
 from xuncha.review import stats
-from xuncha.review.db.clues import Clue, Decision
-from xuncha.review.db.users import User
 from xuncha.review.intake import ingest
 
 T = datetime(2024, 5, 1, 15, 40, tzinfo=UTC)  # 23:40 in Shanghai: decisions straddle local midnights

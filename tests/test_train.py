@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import av
@@ -59,20 +58,6 @@ def test_a_trained_one_class_model_converts_to_continue_training(tmp_path: Path)
 
     head = torch.load(tmp_path / "init.pt", weights_only=False)["model"].model[-1]
     assert head.nc == 1 and all(branch[-1].out_channels == 1 for branch in head.cv3)
-
-
-@pytest.fixture
-def tiny_set(tmp_path: Path) -> Path:
-    """12 street_trashbags photos (symlinked) with their polygon labels, in Roboflow's layout."""
-    src = shared_file("datasets/street_trashbags")
-    out = tmp_path / "tiny"
-    (out / "train" / "images").mkdir(parents=True)
-    (out / "train" / "labels").mkdir(parents=True)
-    shutil.copy(src / "data.yaml", out / "data.yaml")
-    for img in sorted((src / "train" / "images").iterdir())[::50][:12]:
-        (out / "train" / "images" / img.name).symlink_to(img)
-        shutil.copy(src / "train" / "labels" / f"{img.stem}.txt", out / "train" / "labels")
-    return out
 
 
 def test_one_epoch_trains_exports_and_runs_in_the_detector(tiny_set: Path, tmp_path: Path) -> None:

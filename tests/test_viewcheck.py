@@ -9,9 +9,9 @@ import pytest
 from conftest import shared_file
 
 from xuncha.bench.viewclips import frames, lit, ramp, shifted
-from xuncha.config import ConfigError
 from xuncha.config.worker import WorkerConfig, resolve_config
 from xuncha.view.check import Reference, ViewCheck, ViewParams, apply_affine
+from xuncha.yamlfile import ConfigError
 
 STEP = 15  # two samples a second of the 29.97 fps clip
 

@@ -188,8 +188,8 @@ def test_a_broken_camera_is_reported_and_the_others_go_on(tmp_path: Path) -> Non
 def test_config_errors_name_the_camera_and_zone(tmp_path: Path, bad: dict, message: str) -> None:
     import yaml
 
-    from xuncha.config import ConfigError
     from xuncha.config.worker import load_worker_config
+    from xuncha.yamlfile import ConfigError
 
     cam = {"id": "cam-x", "source": "x.mp4", **bad}
     path = tmp_path / "worker.yaml"

@@ -20,9 +20,9 @@ from review_support import CHROMIUM, LiveServer, add_users, chromium_page, datab
 from test_service_cameras import cameras_up, start_worker, stop
 from test_worker_live import free_port, get, wait_for
 
+from xuncha.db.base import utcnow
 from xuncha.review.app import create_app
 from xuncha.review.cameras import CameraFields, save_camera
-from xuncha.review.db.base import utcnow
 from xuncha.taxonomy import load_taxonomy
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "editor"

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from xuncha.categorize import Candidate
-from xuncha.config import ConfigError, load_yaml, validate
 from xuncha.taxonomy import load_taxonomy
 from xuncha.types import Detection
+from xuncha.yamlfile import ConfigError, load_yaml, validate
 from xuncha.zones import Rule, Zone, ZoneMatcher, ZoneSet, check_zone_set, zone_polygon_px
 from xuncha.zones.geometry import (
     boxes_fraction_inside,

@@ -8,9 +8,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from xuncha.config import ConfigError
 from xuncha.detector.modelcard import ModelError
 from xuncha.redact import MaskingFormatter
+from xuncha.yamlfile import ConfigError
 
 Register = Callable[[argparse._SubParsersAction], None]
 

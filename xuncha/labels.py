@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from xuncha.config import ConfigError
 from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.text.ocr import ocr_available
-from xuncha.text.patterns import TEXT_LABELS
+from xuncha.textpatterns import TEXT_LABELS
+from xuncha.yamlfile import ConfigError
 
 if TYPE_CHECKING:
     from xuncha.config.worker import WorkerConfig

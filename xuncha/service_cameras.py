@@ -31,12 +31,12 @@ from urllib.parse import quote
 import cv2
 
 from xuncha.categorize import Candidate
-from xuncha.config import ConfigError, validate
 from xuncha.config.worker import CameraConfig, FixtureSetting, WorkerConfig
 from xuncha.fileio import write_atomic
 from xuncha.redact import mask_url
 from xuncha.taxonomy import Taxonomy
 from xuncha.types import Detection, Frame
+from xuncha.yamlfile import ConfigError, validate
 from xuncha.zones.gating import Adjustment
 from xuncha.zones.model import check_zone_set
 

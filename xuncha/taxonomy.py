@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
-from xuncha.config import ConfigError, load_yaml
+from xuncha.yamlfile import ConfigError, load_yaml
 
 DEFAULT_TAXONOMY = Path(str(resources.files("xuncha") / "configs" / "taxonomy.yaml"))
 

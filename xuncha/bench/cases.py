@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert
 from sqlalchemy.orm import sessionmaker
 
-from xuncha.review.db.cases import Case, CaseReport, Recheck
-from xuncha.review.db.clues import ACCEPTED, REJECTED, Clue, Decision
-from xuncha.review.db.users import User
+from xuncha.db.cases import Case, CaseReport, Recheck
+from xuncha.db.clues import ACCEPTED, REJECTED, Clue, Decision
+from xuncha.db.users import User
 
 CATEGORIES = {"0102": "暴露垃圾", "0507": "乱堆物堆料", "0508": "占道经营", "0504": "店外经营", "0201": "非法小广告"}
 REGIONS = [(f"4401050{i:02d}", f"第{i}街道") for i in range(1, 25)]

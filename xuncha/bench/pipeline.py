@@ -36,6 +36,7 @@ class Sample:
     ts: float
     size: tuple[int, int]
     candidates: list[Candidate]
+    detections: list[Detection]  # every box the zones saw (detectors, stationary model, text)
 
 
 def load_detectors(cfg: WorkerConfig) -> list[OnnxDetector]:
@@ -79,7 +80,7 @@ def samples(
         dets = [d for det in detectors for d in det.detect([frame.image])[0]]
         sensed = chain.sense(frame, dets)
         assert sensed is not None  # no view guard here
-        yield Sample(frame.ts, frame.size, sensed.candidates)
+        yield Sample(frame.ts, frame.size, sensed.candidates, sensed.detections)
 
 
 def run_systems(
@@ -96,11 +97,11 @@ def run_systems(
 
     ocr: RapidOcr | None = None
 
-    def read(image: np.ndarray) -> list[OcrLine]:  # built for the first read, as the worker does
+    def read(image: np.ndarray, min_side: int | None = None) -> list[OcrLine]:  # built at the first read, as the worker
         nonlocal ocr
         if ocr is None:
             ocr = RapidOcr(cfg.detectors.threads, cfg.text_params().ocr_min_side)
-        return ocr(image)
+        return ocr(image, min_side)
 
     chain = pipeline(cfg, cam, taxonomy, read)
     systems = [XunchaConfirm(chain.confirmer), TrackerDwell(dwell), Naive()]

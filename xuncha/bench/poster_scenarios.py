@@ -5,6 +5,8 @@ shown on one of the suite's clips: posters and banners (rendered in a CJK font, 
 onto a wall, a bin or the utility box, with paper colour, blur and a passer-by in front of them) and
 hard negatives (a walker in a printed T-shirt, a person standing with a newspaper). The clip's own
 walkers are pasted back over the posters where they pass in front (foreground against the median).
+A scenario's `light` scales the whole picture (wall and posters alike) by a gain over time: a slow ramp
+(clouds, dusk) or a sudden step (lights switched, the camera's exposure jumping).
 
 Truth: a poster or banner staying at least the zone's dwell plus 15 s is a violation (0201 / 0202),
 one gone at least 5 s before the dwell is a distractor; T-shirts and newspapers are distractors too.
@@ -25,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xuncha.bench.evaluate import Match
 from xuncha.bench.posters import paste, poster_quad, render_poster
-from xuncha.text.patterns import phone_numbers
+from xuncha.textpatterns import phone_numbers
 from xuncha.train.composite import BackgroundClip
 from xuncha.train.suite import START
 
@@ -65,6 +67,16 @@ class PosterScenario(_Spec):
     id: str
     clip: str
     items: list[Item] = Field(default_factory=list)
+    light: list[tuple[float, float]] = Field(
+        default_factory=list,
+        description="(s, gain) points, linear between them and constant outside; a step is two points close together",
+    )
+
+    def gain(self, t: float) -> float:
+        if not self.light:
+            return 1.0
+        ts, gains = zip(*sorted(self.light), strict=True)
+        return float(np.interp(t, ts, gains))
 
 
 class PosterSuite(_Spec):
@@ -142,6 +154,9 @@ def compose_poster_scenario(suite: PosterSuite, sc: PosterScenario, footage: Pat
                 cx = int(x1 + it.cover[2] * (x2 - x1))
                 top = max(0, y1 - (y2 - y1))
                 frame[top : min(frame.shape[0], y2 + (y2 - y1)), max(0, x1 - 4) : cx] = (70, 62, 58)
+        gain = sc.gain(t)
+        if gain != 1.0:
+            frame = np.clip(frame.astype(np.float32) * gain, 0, 255).astype(np.uint8)
         writer.write(frame)
     writer.release()
     truth = truth_doc(suite, sc, clip.size, boxes)
@@ -187,6 +202,10 @@ def truth_doc(suite: PosterSuite, sc: PosterScenario, size: tuple[int, int], box
 
 
 def scenario_kind(sc: PosterScenario) -> str:
+    return ("lighting_" if sc.light else "") + _kind(sc)
+
+
+def _kind(sc: PosterScenario) -> str:
     kinds = {it.kind for it in sc.items}
     if "banner" in kinds:
         return "banner"

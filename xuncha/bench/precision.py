@@ -22,7 +22,7 @@ from xuncha.bench.poster_scenarios import (
     phone_reads,
     scenario_kind,
 )
-from xuncha.config.worker import load_worker_config
+from xuncha.config.worker import WorkerConfig, load_worker_config
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 from xuncha.train.composite import CutoutLibrary, compose
 from xuncha.train.suite import START, load_suite
@@ -77,18 +77,11 @@ def run_precision(
     detectors: dict[tuple, list] = {}
     results: list[ScenarioResult] = []
     for spec in specs:
-        for sc_id, kind, clip, scene, compose_it in _scenarios(spec, data_dir, out_dir, taxonomy):
+        for sc_id, kind, clip, scene, compose_it in suite_scenarios(spec, data_dir, out_dir, taxonomy):
             t = time.perf_counter()
-            truth_path = out_dir / f"{sc_id}.truth.json"
-            cfg_path = out_dir / f"{sc_id}.yaml"
-            if not (reuse and truth_path.is_file() and cfg_path.is_file() and (out_dir / f"{sc_id}.mp4").is_file()):
-                compose_it()
-            doc = json.loads(truth_path.read_text())
-            cfg, tax = load_worker_config(cfg_path)
-            if stationary or add_models:
-                detectors_cfg = cfg.detectors.model_copy(update={"models": [*cfg.detectors.models, *add_models]})
-                params = {**cfg.stationary, **(stationary or {})}
-                cfg = cfg.model_copy(update={"stationary": params, "detectors": detectors_cfg})
+            doc, cfg, tax = load_scenario(
+                sc_id, compose_it, out_dir, reuse=reuse, stationary=stationary, add_models=add_models
+            )
             key = (tuple(cfg.detectors.models), cfg.detectors.conf, cfg.detectors.threads)
             if key not in detectors:
                 detectors[key] = load_detectors(cfg)
@@ -111,7 +104,30 @@ def run_precision(
     return results
 
 
-def _scenarios(
+def load_scenario(
+    sc_id: str,
+    compose_it: Callable[[], object],
+    out_dir: Path,
+    *,
+    reuse: bool,
+    stationary: dict[str, float] | None = None,
+    add_models: Sequence[str] = (),
+) -> tuple[dict, WorkerConfig, Taxonomy]:
+    """A scenario's truth document and worker config, composed first unless `reuse` finds them."""
+    truth_path = out_dir / f"{sc_id}.truth.json"
+    cfg_path = out_dir / f"{sc_id}.yaml"
+    if not (reuse and truth_path.is_file() and cfg_path.is_file() and (out_dir / f"{sc_id}.mp4").is_file()):
+        compose_it()
+    doc = json.loads(truth_path.read_text())
+    cfg, tax = load_worker_config(cfg_path)
+    if stationary or add_models:
+        detectors_cfg = cfg.detectors.model_copy(update={"models": [*cfg.detectors.models, *add_models]})
+        params = {**cfg.stationary, **(stationary or {})}
+        cfg = cfg.model_copy(update={"stationary": params, "detectors": detectors_cfg})
+    return doc, cfg, tax
+
+
+def suite_scenarios(
     spec: Path, data_dir: Path, out_dir: Path, taxonomy: Taxonomy
 ) -> list[tuple[str, str, str, str | None, Callable]]:
     """(id, kind, clip, scene, compose) of each scenario of a suite file: a poster suite or an object suite."""

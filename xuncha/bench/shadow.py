@@ -1,7 +1,7 @@
 """`xuncha bench shadow`: would a new model still find the filed clues, and still raise the rejected ones?
 
-The exported evidence (`xuncha review export-dataset`: DIR/manifest.jsonl + the scene pictures) is
-replayed through two models. Per exported clue, a model *still raises it* when, on the clue's scene
+The exported evidence (`xuncha review export-dataset`: DIR/manifest.jsonl + the clues' clean frames) is
+replayed through two models. Per exported clue, a model *still raises it* when, on the exported
 picture, one of its detections becomes a zone candidate of the clue's category at the clue's place:
 
 - the detector is built as the worker builds it (`load_detector` with the worker config's

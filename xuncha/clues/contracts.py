@@ -141,6 +141,9 @@ class Evidence(_Contract):
     scene: EvidenceImage = Field(description="Full frame with the zone and the box drawn, timestamped")
     crop: EvidenceImage = Field(description="Close-up of the box with some context")
     start: EvidenceImage = Field(description="Frame from the start of the dwell (proof of persistence)")
+    frame: EvidenceImage | None = Field(
+        None, description="The scene's frame as the camera gave it, nothing drawn (what training data is made of)"
+    )
 
 
 class ClueEvent(_Contract):

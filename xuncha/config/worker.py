@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from xuncha.clues.contracts import GeoPoint
 from xuncha.clues.limits import ID_CHARS, NAME_CHARS
-from xuncha.config import ConfigError, TimeZoneName, read_yaml, validate
 from xuncha.confirm import ConfirmParams
 from xuncha.detector.stationary import StationaryParams
 from xuncha.recheck.core import RecheckParams
@@ -24,6 +23,7 @@ from xuncha.taxonomy import Taxonomy, load_taxonomy
 from xuncha.text.ocr import ocr_available
 from xuncha.text.stage import TextParams
 from xuncha.view.check import FRACTIONS, ViewParams
+from xuncha.yamlfile import ConfigError, TimeZoneName, read_yaml, validate
 from xuncha.zones.model import ZoneSet, check_zone_set
 from xuncha.zones.regions import Region
 
@@ -199,8 +199,13 @@ class WorkerConfig(BaseModel):
         return ViewParams(**{k: v if k in FRACTIONS else int(v) for k, v in self.view_check.items()})
 
     def text_params(self) -> TextParams:
-        whole = ("min_gap", "ocr_min_side")
-        return TextParams(**{k: int(v) if k in whole else v for k, v in self.text.items()})
+        if "min_gap" in self.text:  # counted samples until 2026-12; a sample interval is per camera
+            raise ValueError(
+                f"text.min_gap ({self.text['min_gap']:g} samples) is now text.min_gap_s, in seconds of video: "
+                f"min_gap x the cameras' sample_interval_s (the old default 5 at 2 s is min_gap_s: 10)"
+            )
+        kinds = {"ocr_min_side": int, "net_skip": bool}  # the YAML's numbers and booleans arrive as floats
+        return TextParams(**{k: kinds.get(k, float)(v) for k, v in self.text.items()})
 
 
 def _resolve(base: Path, p: Path | None) -> Path | None:

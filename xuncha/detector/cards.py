@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import xuncha
-from xuncha.config import ConfigError
 from xuncha.detector.modelcard import ModelCard, load_card
 from xuncha.detector.onnx import ModelError, OnnxDetector, file_checksum
+from xuncha.yamlfile import ConfigError
 
 PACKAGE_CARDS = Path(__file__).resolve().parents[1] / "models"
 CARD_SUFFIXES = (".yaml", ".yml")

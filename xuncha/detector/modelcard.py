@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from xuncha.config import load_yaml
+from xuncha.yamlfile import load_yaml
 
 Family = Literal["ultralytics", "yolox"]
 

@@ -18,7 +18,7 @@ from xuncha.clues.contracts import (
 from xuncha.config.worker import CameraConfig
 from xuncha.confirm import Transition
 from xuncha.taxonomy import Taxonomy
-from xuncha.text.patterns import phone_numbers
+from xuncha.textpatterns import phone_numbers
 from xuncha.zones.model import Zone
 from xuncha.zones.regions import Place, Region
 

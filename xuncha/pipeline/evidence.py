@@ -1,4 +1,5 @@
-"""A clue's evidence pictures: the scene with its zone and box, the crop, and the start of its dwell."""
+"""A clue's evidence pictures: the scene with its zone and box, the crop, the start of its dwell, and the
+scene's frame as the camera gave it (the export trains and replays on pictures with nothing drawn)."""
 
 from __future__ import annotations
 
@@ -36,4 +37,7 @@ def render_evidence(
         scene=image("scene", best, v.best.detection),
         crop=image("crop", best, v.best.detection, crop=True),
         start=start,
+        frame=EvidenceImage(
+            path=store.put(v.id, "frame", best.image, day=day), taken_at=datetime.fromtimestamp(best.ts, tz)
+        ),
     )

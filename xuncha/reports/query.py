@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, and_, case, cast, extract, func, or_, select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db.cases import Case, Recheck
-from xuncha.review.db.clues import Clue, Decision
+from xuncha.db.cases import Case, Recheck
+from xuncha.db.clues import Clue, Decision
 
 UNKNOWN_REGION = "未知镇街"
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.routing import BaseRoute, Mount
 
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.base import utcnow
 from xuncha.review import (
     camera_routes,
     case_routes,
@@ -36,7 +37,6 @@ from xuncha.review import (
 )
 from xuncha.review.bodylimit import BodyLimit
 from xuncha.review.config import ReviewConfig
-from xuncha.review.db.base import utcnow
 from xuncha.review.deps import HERE, LoginRequired, ReviewState
 from xuncha.review.throttle import LoginThrottle
 from xuncha.taxonomy import Taxonomy

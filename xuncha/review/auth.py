@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -23,8 +22,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db.base import utcnow
-from xuncha.review.db.users import ROLES, TOKEN_ROLES, ApiToken, LoginSession, User
+from xuncha.db.base import utcnow
+from xuncha.db.users import ROLES, TOKEN_ROLES, ApiToken, LoginSession, User, normalize_username
 
 COOKIE = "xuncha_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -61,16 +60,6 @@ class Principal:
 
 def hash_password(password: str) -> str:
     return HASHER.hash(password)
-
-
-def normalize_username(name: str) -> str:
-    """The one spelling a user name is stored and looked up in: NFKC (full-width letters become
-    ASCII), trimmed, case-folded; so `ADMIN`, ` admin ` and `ａｄｍｉｎ` all name `admin`.
-
-    >>> normalize_username(" ＡＤＭＩＮ ")
-    'admin'
-    """
-    return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
 def check_username(name: str) -> str:

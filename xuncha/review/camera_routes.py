@@ -19,11 +19,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.cameras import CameraRow, CameraSightings, ReferencePicture
+from xuncha.db.clues import FixtureRow
 from xuncha.review import cameras
 from xuncha.review.auth import Principal
 from xuncha.review.cameras import CameraFields, RegistryError
-from xuncha.review.db.cameras import CameraRow, CameraSightings, ReferencePicture
-from xuncha.review.db.clues import FixtureRow
 from xuncha.review.deps import REVIEWERS, Admin, page, require
 from xuncha.review.deps import state as st
 from xuncha.review.sightings import RecentSightings, Sighting

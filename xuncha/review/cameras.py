@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xuncha.config.worker import CameraConfig
+from xuncha.db.cameras import CameraRow, ReferencePicture, WorkerSeen, ZoneSetVersion
 from xuncha.redact import mask_url
-from xuncha.review.db.cameras import CameraRow, ReferencePicture, WorkerSeen, ZoneSetVersion
 from xuncha.spreadsheet import plain_cell, safe_cell
 from xuncha.taxonomy import Taxonomy
 from xuncha.zones.editor import ZoneSetInvalid, diff_zone_sets, field_zh, message_zh, validate_zone_set

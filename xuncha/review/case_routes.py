@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xuncha.clues.dispatch import VERDICT_NAMES
+from xuncha.db.cases import Case, CaseReport, Recheck
+from xuncha.db.clues import Clue
 from xuncha.review import handling
 from xuncha.review.auth import Principal
-from xuncha.review.db.cases import Case, CaseReport, Recheck
-from xuncha.review.db.clues import Clue
 from xuncha.review.deps import Reviewer, db, iso, page, require, state
 from xuncha.review.uploads import read_picture
 

@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from xuncha.clues.broker import Topology
 from xuncha.clues.contracts import CameraRef, CategoryRef, GeoPoint, RegionRef, ZoneRef
 from xuncha.clues.dispatch import CaseMessage, EvidenceLinks, recheck_queue
+from xuncha.db.base import utcnow
+from xuncha.db.cases import Case, OutboxMessage
+from xuncha.db.clues import Clue, Decision
 from xuncha.redact import mask_url
 from xuncha.review.config import DispatchSettings
-from xuncha.review.db.base import utcnow
-from xuncha.review.db.cases import Case, OutboxMessage
-from xuncha.review.db.clues import Clue, Decision
 
 log = logging.getLogger(__name__)
 

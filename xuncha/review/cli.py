@@ -15,18 +15,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import sessionmaker
 
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.config import ConfigError
+from xuncha.db.engine import open_database
+from xuncha.db.users import ROLES, TOKEN_ROLES
 from xuncha.redact import mask_url
 from xuncha.review import auth, deadletter
 from xuncha.review.cases import CaseRelay, case_topology
 from xuncha.review.config import ReviewConfig, load_review_config
-from xuncha.review.db.engine import open_database
-from xuncha.review.db.users import ROLES, TOKEN_ROLES
 from xuncha.review.export import ExportError, Filters, reviewed, write_export
 from xuncha.review.export_plan import VAL_FRACTION
 from xuncha.review.handling import run_results_intake
 from xuncha.review.intake import run_intake
 from xuncha.taxonomy import Taxonomy
+from xuncha.yamlfile import ConfigError
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 5.0
@@ -205,7 +205,7 @@ def _export_dataset(args: argparse.Namespace) -> int:
         f"{done.filed} filed, {done.background} rejected (background); classes {done.names or 'none'}"
     )
     if done.skipped:
-        print(f"skipped {done.skipped} clue(s) without a usable scene picture (see manifest.jsonl 'skipped')")
+        print(f"skipped {done.skipped} clue(s) without a usable picture (see manifest.jsonl 'skipped')")
     return 0 if sum(done.images.values()) else 1
 
 

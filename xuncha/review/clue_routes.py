@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 
-from xuncha.review import phones
+from xuncha.db.clues import PENDING, Clue
+from xuncha.review import gating_store, phones
 from xuncha.review.auth import Principal
-from xuncha.review.db.clues import PENDING, Clue
 from xuncha.review.deps import REVIEWERS, Reviewer, db, iso, page, require, state
 
 # Zone ids are unique only within a camera: the zone filter's key is "<camera id>/<zone id>".
@@ -102,10 +102,13 @@ def make_router() -> APIRouter:
                     raise HTTPException(422, str(e)) from None
             q = select(Clue).where(*base, *conds.values())
             q = q.order_by(Clue.first_seen.asc() if order == "oldest" else Clue.first_seen.desc(), Clue.id)
-            items = [clue_json(c) for c in s.scalars(q.limit(limit))]
+            clues = list(s.scalars(q.limit(limit)))
+            items = [clue_json(c) for c in clues]
             seen = phones.counts(s, (p for item in items for p in item["phone_numbers"]))
+            gating = gating_store.for_clues(s, clues, state(request).cfg.gating)
             for item in items:
                 item["phone_counts"] = {p: seen.get(p, {"cameras": 0, "clues": 0}) for p in item["phone_numbers"]}
+                item["gating"] = gating[item["id"]]
             total = s.scalar(select(func.count()).select_from(Clue).where(*base, *conds.values())) or 0
             facets: dict[str, list[dict[str, Any]]] = {}
             for name, col in FILTERS.items():
@@ -130,6 +133,7 @@ def make_router() -> APIRouter:
                 raise HTTPException(404, "线索不存在")
             out = clue_json(clue)
             out["phone_counts"] = phones.counts(s, out["phone_numbers"])
+            out["gating"] = gating_store.for_clues(s, [clue], state(request).cfg.gating)[clue.id]
             return out
 
     @router.get("/api/phone-numbers")

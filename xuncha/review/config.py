@@ -7,9 +7,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from xuncha.clues.dispatch import Escalation
-from xuncha.config import ConfigError, TimeZoneName, read_yaml, validate
 from xuncha.review.gating import GatingSettings
 from xuncha.taxonomy import Taxonomy, load_taxonomy
+from xuncha.yamlfile import ConfigError, TimeZoneName, read_yaml, validate
 
 FIXTURE_REASON = "fixture"
 

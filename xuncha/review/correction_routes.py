@@ -11,9 +11,9 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
+from xuncha.db.clues import Clue, Correction
+from xuncha.db.users import User
 from xuncha.review import corrections
-from xuncha.review.db.clues import Clue, Correction
-from xuncha.review.db.users import User
 from xuncha.review.deps import Reviewer
 from xuncha.review.deps import state as st
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from xuncha.review.db.clues import Clue, Correction
-from xuncha.review.db.users import User
+from xuncha.db.clues import Clue, Correction
+from xuncha.db.users import User
 from xuncha.taxonomy import Taxonomy
 
 

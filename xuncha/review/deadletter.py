@@ -11,34 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 
 from kombu import Connection, Producer
-from sqlalchemy import Boolean, Integer, LargeBinary, String, Text, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.broker import BadMessage, Poison
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
+from xuncha.db.deadletters import DeadLetter
 from xuncha.redact import clip, mask_url
-from xuncha.review.db.base import Base, utcnow
 
 log = logging.getLogger(__name__)
 REASON_CHARS = 2000
-
-
-class DeadLetter(Base):
-    __tablename__ = "dead_letters"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    queue: Mapped[str] = mapped_column(String(255))
-    message_id: Mapped[str | None] = mapped_column(String(255))
-    routing_key: Mapped[str | None] = mapped_column(String(255))
-    reason: Mapped[str] = mapped_column(Text)
-    body: Mapped[bytes] = mapped_column(LargeBinary, doc="The body, or its first MAX_MESSAGE_BYTES")
-    body_size: Mapped[int] = mapped_column(Integer, doc="Size of the whole body in bytes")
-    truncated: Mapped[bool] = mapped_column(Boolean)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 def _database_down(e: BaseException) -> bool:

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from xuncha.db.deadletters import DeadLetter
 from xuncha.redact import mask_url
 from xuncha.review import deadletter
-from xuncha.review.deadletter import DeadLetter
 from xuncha.review.deps import Admin, page
 from xuncha.review.deps import state as st
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from xuncha.db.clues import Decision
+from xuncha.db.users import User
 from xuncha.review import decisions
 from xuncha.review.auth import Principal
-from xuncha.review.db.clues import Decision
-from xuncha.review.db.users import User
 from xuncha.review.deps import Reviewer, state
 
 

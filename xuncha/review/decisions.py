@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from xuncha.db.clues import ACCEPTED, PENDING, REJECTED, Clue, Decision, FixtureRow
+from xuncha.db.users import User
 from xuncha.review.cases import build_case, count_recurrence, file_case, withdraw_case
 from xuncha.review.config import FIXTURE_REASON, ReviewConfig
-from xuncha.review.db.clues import ACCEPTED, PENDING, REJECTED, Clue, Decision, FixtureRow
-from xuncha.review.db.users import User
 from xuncha.taxonomy import Taxonomy
 
 

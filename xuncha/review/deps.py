@@ -17,10 +17,10 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.base import utcnow
 from xuncha.review import auth
 from xuncha.review.auth import COOKIE, CSRF_HEADER, Principal
 from xuncha.review.config import ReviewConfig
-from xuncha.review.db.base import utcnow
 from xuncha.review.throttle import LoginThrottle
 from xuncha.taxonomy import Taxonomy
 

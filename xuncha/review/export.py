@@ -1,7 +1,8 @@
 """`xuncha review export-dataset`: reviewed clues as a YOLO detection folder (the I/O around export_plan).
 
-DIR/images/{train,val}/<clue_id>.jpg (the evidence scene pictures), DIR/labels/{train,val}/<clue_id>.txt,
-DIR/data.yaml and DIR/manifest.jsonl (one line per selected clue, skipped ones included).
+DIR/images/{train,val}/<clue_id>.jpg (each clue's clean frame, else its scene picture),
+DIR/labels/{train,val}/<clue_id>.txt, DIR/data.yaml and DIR/manifest.jsonl (one line per selected clue,
+skipped ones included).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from xuncha.clues.evidence import EvidenceStore
-from xuncha.review.db.clues import ACCEPTED, REJECTED, Clue, Correction, Decision
-from xuncha.review.db.users import User
+from xuncha.db.clues import ACCEPTED, REJECTED, Clue, Correction, Decision
+from xuncha.db.users import User
 from xuncha.review.export_plan import (
     VAL_FRACTION,
     Corrected,
@@ -94,7 +95,7 @@ def reviewed(session: Session, filters: Filters, tz: ZoneInfo) -> list[Reviewed]
             first_seen=c.first_seen,
             box=tuple(float(v) for v in c.box),  # type: ignore[arg-type]
             frame_size=(c.frame_w, c.frame_h),
-            scene=(c.evidence or {}).get("scene", {}).get("path"),
+            picture=_picture(c.evidence or {}),
             correction=Corrected(
                 box=tuple(float(v) for v in k.box) if k.box else None,  # type: ignore[arg-type]
                 category_code=k.category_code,
@@ -109,22 +110,27 @@ def reviewed(session: Session, filters: Filters, tz: ZoneInfo) -> list[Reviewed]
     ]
 
 
+def _picture(evidence: dict) -> str | None:
+    """The clean frame when the worker stored one (workers before it only drew the scene)."""
+    return (evidence.get("frame") or evidence.get("scene") or {}).get("path")
+
+
 def _check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"--out {out}: exists and is not an empty folder (an export never overwrites)")
 
 
 def _source(store: EvidenceStore, item: Item) -> tuple[Path | None, str | None]:
-    """The scene picture's file, or why there is none."""
+    """The picture's file (clean frame or scene), or why there is none."""
     if item.problem is not None:
         return None, item.problem
-    if item.clue.scene is None:
+    if item.clue.picture is None:
         return None, "no evidence"
     try:
-        path = store.resolve(item.clue.scene)
+        path = store.resolve(item.clue.picture)
     except ValueError as e:
         return None, f"evidence path refused: {e}"
-    return (path, None) if path.is_file() else (None, f"evidence file missing: {item.clue.scene}")
+    return (path, None) if path.is_file() else (None, f"evidence file missing: {item.clue.picture}")
 
 
 def write_export(
@@ -149,7 +155,7 @@ def write_export(
                     with Image.open(src) as im:  # reads the header only
                         size = im.size
                 except OSError as e:
-                    src, why = None, f"evidence file unreadable: {item.clue.scene}: {e}"
+                    src, why = None, f"evidence file unreadable: {item.clue.picture}: {e}"
             if src is not None:
                 rel = f"images/{item.split}/{item.clue.clue_id}.jpg"
                 shutil.copyfile(src, out / rel)

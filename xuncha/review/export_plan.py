@@ -54,7 +54,9 @@ class Reviewed:
     first_seen: datetime
     box: tuple[float, float, float, float]  # pixels of the frame the worker saw
     frame_size: tuple[int, int]  # (width, height) of that frame
-    scene: str | None  # evidence store path of the scene picture, None without evidence
+    # Evidence store path of the picture exported: the clean frame (nothing drawn) when the worker stored
+    # one, else the scene picture with its zone, box and label drawn; None without evidence.
+    picture: str | None
     correction: Corrected | None = None
 
     @property
@@ -167,7 +169,7 @@ def manifest_record(
         "first_seen": c.first_seen.astimezone(tz).isoformat(),
         "split": item.split,
         "image": image,
-        "evidence": c.scene,
+        "evidence": c.picture,
         "box": box_px if c.accepted else None,
         "hard_negative": None if c.accepted else box_px,
         "box_norm": list(item.box) if item.box else None,

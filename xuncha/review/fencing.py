@@ -26,8 +26,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from xuncha.clues.broker import Poison
-from xuncha.review.db.base import utcnow
-from xuncha.review.db.cameras import CameraFence
+from xuncha.db.base import utcnow
+from xuncha.db.cameras import CameraFence
 
 
 def refusal(what: str, camera_id: str, token: int | None, current: int | None) -> str | None:

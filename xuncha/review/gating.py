@@ -21,16 +21,28 @@ True
 True
 >>> describe(0, 1, 50, 11, GatingSettings())
 '自动提高门槛：分数 +0.05，停留 ×1.5（近50条立案率 0.22）'
+
+A clue's details say which level its group ran at when it was first seen, read from the group's log:
+>>> from datetime import UTC
+>>> t = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+>>> log = [(t, 1), (t + timedelta(hours=1), 0)]  # raised at 8:00, undone at 9:00
+>>> [level_at(log, t + timedelta(minutes=m)) for m in (-1, 0, 30, 60)]
+[0, 1, 1, 0]
+>>> clue_text(1, 0, True, GatingSettings())
+'首次发现时：第1级（分数 +0.05，停留 ×1.5）；现在：场景默认值'
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 AUTO = "auto"  # `by` of a change the service made itself
+# Workers fetch their gating this often (the live loop's fixture refresh): a change reaches them this late at most.
+WORKER_REFRESH = timedelta(seconds=30)
 
 
 class GatingSettings(BaseModel):
@@ -97,3 +109,25 @@ def describe(old: int, new: int, reviewed: int | None, accepted: int | None, p: 
         verb = "恢复场景默认值"
     why = f"（近{reviewed}条立案率 {accepted / reviewed:.2f}）" if reviewed and accepted is not None else ""
     return f"自动{verb}：{level_text(new, p)}{why}"
+
+
+def level_at(log: Sequence[tuple[datetime, int]], when: datetime) -> int:
+    """A group's level at `when`, from its log of (time, new level) in the order made: the level of the
+    last change made by then (an undo is a change too), the scene's defaults (0) before any."""
+    level = 0
+    for at, new in log:
+        if at > when:
+            break
+        level = new
+    return level
+
+
+def level_name(level: int, p: GatingSettings) -> str:
+    return "场景默认值" if level == 0 else f"第{level}级（{level_text(level, p)}）"
+
+
+def clue_text(raised: int, now: int | None, settled: bool, p: GatingSettings) -> str:
+    """What a clue's details say: the level when it was first seen (`settled`: the last change before that
+    was at least WORKER_REFRESH earlier, so the worker ran at it for sure) and now (None: gating is off)."""
+    then = level_name(raised, p) + ("" if settled else "（调整后30秒内发现，worker 可能仍按上一级）")
+    return f"首次发现时：{then}；现在：{'自适应门槛已关闭' if now is None else level_name(now, p)}"

@@ -8,15 +8,26 @@ that caused it. Each group reads at most `window` decision rows (newest first, a
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db.clues import Clue, Decision
-from xuncha.review.db.gating import GatingChange, GatingLevel
-from xuncha.review.gating import AUTO, GatingSettings, describe, level_text, next_level
+from xuncha.db.clues import Clue, Decision
+from xuncha.db.gating import GatingChange, GatingLevel
+from xuncha.review.gating import (
+    AUTO,
+    WORKER_REFRESH,
+    GatingSettings,
+    clue_text,
+    describe,
+    level_at,
+    level_text,
+    next_level,
+)
 
 
 class GatingError(Exception):
@@ -180,3 +191,33 @@ def camera_log(session: Session, camera_id: str, p: GatingSettings, limit: int =
         select(GatingChange).where(GatingChange.camera_id == camera_id).order_by(GatingChange.id.desc()).limit(limit)
     )
     return [change_json(c, p) for c in rows]
+
+
+def for_clues(session: Session, clues: Sequence[Clue], p: GatingSettings) -> dict[str, dict[str, Any]]:
+    """Per clue id, the level of its camera x zone x category when it was first seen and now, from the log
+    (one query for all the clues' cameras). The log records when the service made a change; a worker
+    applies it at its next refresh, so a clue seen within WORKER_REFRESH after a change is marked unsettled."""
+    logs: dict[tuple[str, str, str], list[tuple[datetime, int]]] = defaultdict(list)
+    cameras = {c.camera_id for c in clues}
+    if cameras:
+        rows = session.execute(
+            select(
+                GatingChange.camera_id,
+                GatingChange.zone_id,
+                GatingChange.category_code,
+                GatingChange.at,
+                GatingChange.new_level,
+            )
+            .where(GatingChange.camera_id.in_(cameras))
+            .order_by(GatingChange.id)
+        )
+        for camera_id, zone_id, category, at, new in rows:
+            logs[(camera_id, zone_id, category)].append((at, new))
+    out = {}
+    for c in clues:
+        log = logs.get((c.camera_id, c.zone_id, c.category_code), [])
+        raised = level_at(log, c.first_seen)
+        settled = level_at(log, c.first_seen - WORKER_REFRESH) == raised
+        now = (log[-1][1] if log else 0) if p.enabled else None
+        out[c.id] = {"raised": raised, "settled": settled, "now": now, "text": clue_text(raised, now, settled, p)}
+    return out

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from xuncha.clues.broker import Topology, consume
 from xuncha.clues.contracts import CameraRef, CategoryRef, ZoneRef
 from xuncha.clues.dispatch import VERDICT_NAMES, RecheckRequest, RecheckResult, results_queue
+from xuncha.db.base import utcnow
+from xuncha.db.cases import Case, CaseReport, OutboxMessage, Recheck
+from xuncha.db.clues import Clue
+from xuncha.db.users import User
 from xuncha.redact import mask_url
 from xuncha.review import deadletter, fencing
-from xuncha.review.db.base import utcnow
-from xuncha.review.db.cases import Case, CaseReport, OutboxMessage, Recheck
-from xuncha.review.db.clues import Clue
-from xuncha.review.db.users import User
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from xuncha.clues import limits
+from xuncha.db.cameras import CameraRow, CameraStateChange, ReferencePicture
+from xuncha.db.clues import Clue
 from xuncha.review import cameras, health_store
 from xuncha.review.auth import Principal
 from xuncha.review.camera_routes import _refused as refused
 from xuncha.review.cameras import RegistryError
-from xuncha.review.db.cameras import CameraRow, CameraStateChange, ReferencePicture
-from xuncha.review.db.clues import Clue
 from xuncha.review.deps import Admin, page, require
 from xuncha.review.deps import state as st
 from xuncha.review.health import STATES, CameraStatus, HealthBoard, camera_rows

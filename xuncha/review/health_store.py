@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db.cameras import CameraHealthRow, CameraStateChange
+from xuncha.db.cameras import CameraHealthRow, CameraStateChange
 from xuncha.review.health import STATES, Report
 
 CHANGES_KEPT = 200  # per camera: weeks of a flapping camera's history, a few KB each

@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from xuncha.clues.broker import Poison, Topology, consume
 from xuncha.clues.contracts import ClueEvent, Evidence
 from xuncha.clues.evidence import EvidenceStore
+from xuncha.db.base import utcnow
+from xuncha.db.clues import Clue, ClueEventRow, CluePhone
 from xuncha.redact import mask_url
 from xuncha.review import deadletter, fencing
-from xuncha.review.db.base import utcnow
-from xuncha.review.db.clues import Clue, ClueEventRow, CluePhone
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def category_name(event: ClueEvent, taxonomy: Taxonomy) -> str:
 def evidence_json(evidence: Evidence, store: EvidenceStore | None) -> dict[str, Any]:
     """The evidence column: each image's path and time, and `missing: true` when its file is not in
     the store (the worker writes the files before it publishes; a lost volume must not break a page)."""
-    out = evidence.model_dump(mode="json")
+    out = evidence.model_dump(mode="json", exclude_none=True)
     if store is not None:
         for image in out.values():
             try:

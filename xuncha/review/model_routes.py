@@ -14,10 +14,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from xuncha.db.promotions import ShadowReport
+from xuncha.db.users import User
 from xuncha.review import promotions
 from xuncha.review.auth import Principal
-from xuncha.review.db.promotions import ShadowReport
-from xuncha.review.db.users import User
 from xuncha.review.deps import Admin, page, require
 from xuncha.review.deps import state as st
 

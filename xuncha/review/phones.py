@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db.clues import Clue, CluePhone
+from xuncha.db.clues import Clue, CluePhone
 
 _DIGITS = re.compile(r"\d+")
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db.promotions import ModelPromotion, ShadowReport
-from xuncha.review.db.users import User
+from xuncha.db.promotions import ModelPromotion, ShadowReport
+from xuncha.db.users import User
 
 PROMOTE, ROLLBACK = "promote", "rollback"
 

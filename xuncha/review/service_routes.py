@@ -12,11 +12,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select, text
 
+from xuncha.db.clues import PENDING, Clue, Decision
+from xuncha.db.users import ROLES, TOKEN_ROLES
 from xuncha.review import api_docs, deadletter
 from xuncha.review.auth import Principal
 from xuncha.review.cases import outbox_depth
-from xuncha.review.db.clues import PENDING, Clue, Decision
-from xuncha.review.db.users import ROLES, TOKEN_ROLES
 from xuncha.review.deps import ReviewState, db, require, state
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, cast, extract, func, select
 from sqlalchemy.orm import Session
 
-from xuncha.review.db.clues import Clue, Decision
+from xuncha.db.clues import Clue, Decision
 from xuncha.spreadsheet import safe_cell
 
 DIMENSIONS = {

@@ -13,9 +13,9 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from xuncha.db.users import ROLES, User
 from xuncha.review import auth
 from xuncha.review.auth import COOKIE, PASSWORD_CHARS, USERNAME_CHARS
-from xuncha.review.db.users import ROLES, User
 from xuncha.review.deps import Admin, Reviewer, db, page, state
 from xuncha.review.throttle import wait_text
 

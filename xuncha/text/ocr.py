@@ -57,9 +57,14 @@ class RapidOcr:
             params[f"{stage}.model_path"] = str(path)
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         self._engine = rapidocr.RapidOCR(params=params)
+        self._min_side = min_side
 
-    def __call__(self, image: np.ndarray) -> list[OcrLine]:
-        """Text lines of a BGR image, boxes in its pixels; an empty list when there is none."""
+    def __call__(self, image: np.ndarray, min_side: int | None = None) -> list[OcrLine]:
+        """Text lines of a BGR image, boxes in its pixels; an empty list when there is none. `min_side`:
+        scale the shorter side up to this for text detection instead of the engine's (a part of a zone read
+        at the whole zone's scale)."""
+        # rapidocr 3.10's detector builds its resize from this attribute on every call.
+        self._engine._load_det_model().limit_side_len = min_side or self._min_side
         r = self._engine(image, use_det=True, use_cls=False, use_rec=True)
         if r.boxes is None or r.txts is None or r.scores is None:
             return []

@@ -28,9 +28,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from xuncha.config import ConfigError
 from xuncha.train.composite import BackgroundClip, CutoutLibrary, compose_frame, make_sprite, visible_box
 from xuncha.train.suite import Background, ObjectSpec, Placement, ScenarioSpec, SizeRef
+from xuncha.yamlfile import ConfigError
 
 Use = Literal["train", "test"]
 SAMPLE_FPS = 2.0  # background frames taken per second of a segment

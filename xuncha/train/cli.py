@@ -7,8 +7,8 @@ import importlib.util
 import shlex
 from pathlib import Path
 
-from xuncha.config import ConfigError
 from xuncha.train.run import ARCH_YAML, TrainOptions
+from xuncha.yamlfile import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 import yaml
 
-from xuncha.config import ConfigError
 from xuncha.taxonomy import Taxonomy, load_taxonomy
 from xuncha.train.split import STREET_TRASHBAGS_SPLIT, Split, split_photos
 from xuncha.train.suite import (
@@ -38,6 +37,7 @@ from xuncha.train.suite import (
     truth_doc,
     worker_doc,
 )
+from xuncha.yamlfile import ConfigError
 
 FG_THRESHOLD = 25  # grey levels from the clip's median that make a pixel foreground (a person)
 

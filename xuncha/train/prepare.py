@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from xuncha.config import ConfigError, read_yaml
 from xuncha.train.split import SPLITS, Split, dataset_images, load_split, source_photo, write_split
+from xuncha.yamlfile import ConfigError, read_yaml
 
 
 class DatasetError(ConfigError):

@@ -14,8 +14,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from xuncha.config import read_yaml
 from xuncha.train.prepare import Box, DatasetError, read_labels
+from xuncha.yamlfile import read_yaml
 
 PREFIX = "review_"  # file names in the run's folders: never clash with the photos or composites
 

@@ -24,13 +24,13 @@ import av
 import cv2
 import numpy as np
 
-from xuncha.config import ConfigError
 from xuncha.detector.modelcard import ModelCard
 from xuncha.detector.onnx import OnnxDetector, file_checksum
 from xuncha.train import cctv
 from xuncha.train.composite import CutoutLibrary
 from xuncha.train.prepare import prepare
 from xuncha.train.reviews import add_export
+from xuncha.yamlfile import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +154,15 @@ class Run:
             return str(out)
         from xuncha.train.convert import convert
 
-        footage = Path(o.footage) if o.footage else Path(o.data).parents[1] / "footage"
-        frame = _frame_at(footage / CHECK_FRAME[0], CHECK_FRAME[1])
+        data_parents = Path(o.data).resolve().parents
+        footage = Path(o.footage) if o.footage else data_parents[min(1, len(data_parents) - 1)] / "footage"
+        street = footage / CHECK_FRAME[0]
+        # Without that clip (no --footage, a data folder outside shared/data) the training images alone check.
+        frames = [_frame_at(street, CHECK_FRAME[1])] if street.is_file() else []
         train_images = sorted((self.folder / "data" / "train" / "images").iterdir())
         calibration = train_images[:: max(1, len(train_images) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
         # A street frame checks COCO weights; a few training photos check a trained garbage model's.
-        checks = [frame, *(cv2.imread(str(p)) for p in calibration[:: max(1, len(calibration) // CHECK_PHOTOS)])]
+        checks = [*frames, *(cv2.imread(str(p)) for p in calibration[:: max(1, len(calibration) // CHECK_PHOTOS)])]
         result = convert(Path(o.weights), calibration, checks, out)
         (self.folder / "convert.json").write_text(json.dumps(asdict(result), indent=1))
         log.info(

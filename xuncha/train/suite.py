@@ -20,8 +20,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shapely.geometry import Point, Polygon
 
-from xuncha.config import ConfigError, read_yaml, validate
 from xuncha.taxonomy import Taxonomy
+from xuncha.yamlfile import ConfigError, read_yaml, validate
 from xuncha.zones.model import Zone
 
 START = datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC)  # wall time of every scenario's first frame

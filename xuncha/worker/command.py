@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from xuncha.config import ConfigError
 from xuncha.config.worker import WorkerConfig, load_worker_config
 from xuncha.labels import check_rule_labels, producible_labels
 from xuncha.metrics import StatusServer
 from xuncha.service_cameras import ServiceCameras
 from xuncha.taxonomy import Taxonomy
 from xuncha.worker.core import Worker
+from xuncha.yamlfile import ConfigError
 
 log = logging.getLogger("xuncha.worker")
 

@@ -244,7 +244,7 @@ class Worker:
             same_place = p.confirmer.params.same_place
             self.rechecks.observe(frame, sensed.when, sensed.candidates, p.matcher, same_place, polygon)
 
-    def _read_text(self, image: np.ndarray) -> list[OcrLine]:
+    def _read_text(self, image: np.ndarray, min_side: int | None = None) -> list[OcrLine]:
         if self._ocr is None:
             self._ocr = RapidOcr(self.cfg.detectors.threads, self.text_params.ocr_min_side)
-        return self._ocr(image)
+        return self._ocr(image, min_side)

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -102,6 +103,8 @@ class LiveCameras:
                 self.done.add(cid)
                 if feed.error:
                     summary.failed_cameras[cid] = feed.error
+                elif cam.cfg.is_file:
+                    log.info("camera %s: end of %s", cid, Path(cam.cfg.source).name)
             if cid in self.done or cid not in owned or wanted.get(cid) != cam.cfg:
                 feed.close()
                 del running[cid]

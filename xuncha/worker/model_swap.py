@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from xuncha.clues.contracts import ModelChecksum
-from xuncha.config import ConfigError
 from xuncha.detector.onnx import ModelError, OnnxDetector
+from xuncha.yamlfile import ConfigError
 
 log = logging.getLogger("xuncha.worker")
 
@@ -78,6 +78,6 @@ def swap_promoted(
             )
             continue
         if new.checksum != det.checksum:
-            log.info("model %s: now %s (%s by %s)", name, new.path, p.get("action"), p.get("by"))
+            log.info("model %s: now %s %s (%s by %s)", name, new.path, new.checksum, p.get("action"), p.get("by"))
             out[i] = new
     return out

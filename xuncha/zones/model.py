@@ -21,8 +21,8 @@ from shapely.geometry import MultiPoint, Polygon
 from shapely.validation import explain_validity
 
 from xuncha.clues.limits import ID_CHARS, NAME_CHARS
-from xuncha.config import ConfigError
 from xuncha.taxonomy import Taxonomy
+from xuncha.yamlfile import ConfigError
 from xuncha.zones.rule import Rule, TextPattern
 from xuncha.zones.scenes import Scene, load_scenes
 

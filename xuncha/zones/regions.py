@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
-from xuncha.config import ConfigError
+from xuncha.yamlfile import ConfigError
 
 LonLat = tuple[float, float]
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from xuncha.taxonomy import Taxonomy
-from xuncha.text.patterns import TEXT_LABELS, phone_numbers
+from xuncha.textpatterns import TEXT_LABELS, phone_numbers
 from xuncha.zones.geometry import parse_hours
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from xuncha.config import load_yaml
+from xuncha.yamlfile import load_yaml
 from xuncha.zones.rule import Rule
 
 DEFAULT_SCENES = Path(str(resources.files("xuncha") / "configs" / "scenes.yaml"))

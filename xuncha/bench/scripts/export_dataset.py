@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 import cv2
 
 from xuncha.clues.evidence import JPEG_QUALITY, EvidenceStore, render_scene
+from xuncha.db.clues import ACCEPTED, REJECTED, Clue, Decision
+from xuncha.db.engine import open_database
 from xuncha.review.auth import create_user
-from xuncha.review.db.clues import ACCEPTED, REJECTED, Clue, Decision
-from xuncha.review.db.engine import open_database
 from xuncha.review.export import Filters, reviewed, write_export
 
 FOOTAGE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "footage" / "sidewalk_bag_left.avi"

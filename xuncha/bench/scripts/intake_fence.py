@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import create_engine, text
 
 from xuncha.clues.contracts import CameraRef, CategoryRef, ClueEvent, ModelChecksum, ModelRef, ZoneRef
-from xuncha.review.db.engine import open_database
+from xuncha.db.engine import open_database
 from xuncha.review.intake import ingest
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)

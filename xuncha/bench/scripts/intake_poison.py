@@ -25,9 +25,9 @@ from pathlib import Path
 from kombu import Connection, Producer
 
 from xuncha.clues.broker import Topology, consume, embedded_broker_url
+from xuncha.db.engine import open_database
 from xuncha.redact import mask_url
 from xuncha.review import deadletter
-from xuncha.review.db.engine import open_database
 
 BASELINE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^\s;'\"<>]+)")  # xuncha/redact.py before b298484
 GARBAGE_BYTES = 5 * 1024 * 1024

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
 from review_support import Clock, add_users, login, review_config  # noqa: E402 - test helpers: users, login
 
 from xuncha.bench.cases import generate, seed  # noqa: E402
+from xuncha.db.engine import open_database  # noqa: E402
+from xuncha.db.users import User  # noqa: E402
 from xuncha.review.app import create_app  # noqa: E402
-from xuncha.review.db.engine import open_database  # noqa: E402
-from xuncha.review.db.users import User  # noqa: E402
 from xuncha.taxonomy import load_taxonomy  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")

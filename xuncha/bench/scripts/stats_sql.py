@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import create_engine, text
 
 from xuncha.bench.cases import generate, seed
+from xuncha.db.engine import open_database
 from xuncha.review import stats
-from xuncha.review.db.engine import open_database
 
 TZ = ZoneInfo("Asia/Shanghai")
 MAY = datetime(2026, 5, 1, tzinfo=TZ)

@@ -31,9 +31,9 @@ from review_support import CHROMIUM, CHROMIUM_ARGS, LiveServer, add_users, datab
 from test_service_cameras import start_worker, stop  # noqa: E402
 from test_worker_live import free_port, get, wait_for  # noqa: E402
 
+from xuncha.db.base import utcnow  # noqa: E402
 from xuncha.review.app import create_app  # noqa: E402
 from xuncha.review.cameras import CameraFields, save_camera  # noqa: E402
-from xuncha.review.db.base import utcnow  # noqa: E402
 from xuncha.taxonomy import load_taxonomy  # noqa: E402
 
 VIDEO = Path(__file__).resolve().parents[4] / "shared" / "data" / "footage" / "indoor_people_standing.mp4"

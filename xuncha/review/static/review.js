@@ -136,6 +136,7 @@ function render() {
     return n && n.cameras > 1 ? `${p}（${n.cameras} 个摄像头、${n.clues} 条线索）` : p;
   }).join("，") || "未识别";
   $("f-model").textContent = `${c.model} · ${c.label} · ${(c.score * 100).toFixed(0)}%`;
+  $("f-gating").textContent = c.gating ? c.gating.text : "";
   $("f-first").textContent = fmtTime(c.first_seen);
   $("f-id").textContent = c.id;
   const cat = $("category");
@@ -144,7 +145,8 @@ function render() {
   $("reason-text").value = "";
   showFix(c);
   const next = queue[cur + 1]; // warm the cache: the next clue's pictures are there when it shows
-  if (next && next.evidence) for (const e of Object.values(next.evidence)) if (!e.missing) new Image().src = e.url;
+  // The pictures the page shows (not the clean frame the export reads).
+  if (next && next.evidence) for (const k of ["scene", "crop", "start"]) { const e = next.evidence[k]; if (e && !e.missing) new Image().src = e.url; }
 }
 
 function move(step) {

@@ -1,6 +1,6 @@
 """What recognised text says: phone numbers, and the labels the text stage gives.
 
-Pure functions on strings.
+Pure functions on strings; a room below zones (whose text rules test them) and the text stage.
 
 >>> phone_numbers("专业开锁 电话 138 1234 5678 / 020-8765 4321")
 ['13812345678', '02087654321']

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xuncha.review.db.base import Base, utcnow
+from xuncha.db.base import Base, utcnow
 
 
 class Case(Base):

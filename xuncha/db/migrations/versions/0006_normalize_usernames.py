@@ -11,7 +11,7 @@ import logging
 import sqlalchemy as sa
 from alembic import op
 
-from xuncha.review.auth import normalize_username
+from xuncha.db.users import normalize_username
 
 revision = "0006"
 down_revision = "0005"

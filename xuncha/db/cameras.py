@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xuncha.clues import limits
-from xuncha.review.db.base import Base, utcnow
+from xuncha.db.base import Base, utcnow
 
 
 class CameraRow(Base):

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xuncha.review.db.base import Base, utcnow
+from xuncha.db.base import Base, utcnow
 
 ROLES = ("operator", "admin")
 TOKEN_ROLES = ("dispatch", "worker")
+
+
+def normalize_username(name: str) -> str:
+    """The one spelling a user name is stored and looked up in: NFKC (full-width letters become
+    ASCII), trimmed, case-folded; so `ADMIN`, ` admin ` and `ａｄｍｉｎ` all name `admin`.
+
+    >>> normalize_username(" ＡＤＭＩＮ ")
+    'admin'
+    """
+    return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
 class User(Base):

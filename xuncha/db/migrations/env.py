@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import xuncha.review.deadletter  # noqa: F401 - its table belongs to the metadata
-from xuncha.review.db.base import Base
+from xuncha.db import engine  # noqa: F401 - it imports every table module, so the metadata holds them all
+from xuncha.db.base import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

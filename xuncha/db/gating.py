@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xuncha.clues import limits
-from xuncha.review.db.base import Base
+from xuncha.db.base import Base
 
 
 class GatingLevel(Base):

@@ -13,9 +13,9 @@ from sqlalchemy.orm import sessionmaker
 
 # Every table module, so that Base.metadata (what Alembic compares the migrations with) holds them all and
 # foreign keys between modules resolve.
-from xuncha.review.db import cameras, cases, clues, gating, promotions, users  # noqa: F401
+from xuncha.db import cameras, cases, clues, deadletters, gating, promotions, users  # noqa: F401
 
-MIGRATIONS = Path(__file__).parents[1] / "migrations"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xuncha.review.db.base import Base
+from xuncha.db.base import Base
 
 
 class ShadowReport(Base):

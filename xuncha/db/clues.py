@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from xuncha.clues import limits
-from xuncha.review.db.base import Base, utcnow
+from xuncha.db.base import Base, utcnow
 
 # Clue statuses; a pending clue whose violation disappeared before review has `gone` set (已消失).
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
