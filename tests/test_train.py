@@ -44,12 +44,15 @@ def test_converted_weights_reproduce_the_onnx_detections(model: str, least: int,
 
 
 def test_a_trained_one_class_model_converts_to_continue_training(tmp_path: Path) -> None:
-    """The shipped garbage model keeps COCO's class-branch width with one class; checked on bag photos."""
+    """The shipped garbage model keeps COCO's class-branch width with one class; checked on bag photos.
+
+    Its fp32 file is the one to train on (garbage.onnx is the int8 file quantised from it)."""
     from xuncha.train.convert import convert
 
     photos = sorted(shared_file("datasets/street_trashbags/train/images").iterdir())[::25]
     checks = [cv2.imread(str(p)) for p in photos[::3]]
-    result = convert(Path(xuncha.__file__).parent / "models" / "garbage.onnx", photos, checks, tmp_path / "init.pt")
+    fp32 = Path(xuncha.__file__).parent / "models" / "garbage_fp32.onnx"
+    result = convert(fp32, photos, checks, tmp_path / "init.pt")
     assert result.ok and result.matched >= 5 and result.mean_iou > 0.95, result
     import torch
 
