@@ -3,11 +3,13 @@
 The shared COCO exports (`yolov8n_coco_int8.onnx`, `yolo11n_coco_int8_320.onnx`) were quantised with
 onnxruntime's dynamic quantisation: each convolution is a ConvInteger with uint8 per-tensor weights
 whose initialiser names are the PyTorch parameter names (``model.4.m.0.cv1.conv.weight_quantized``),
-BatchNorm folded into the convolution's bias. Dequantised, the weights go into the Ultralytics model
-built from its YAML. The folded BatchNorm is rebuilt from statistics of the convolutions' outputs on a
-few dozen real images: with mean m and variance v of a channel, gamma = sqrt(v + eps) and
-beta = bias + m give exactly the folded layer in eval mode, and normalise like a trained BatchNorm in
-training mode (an identity BatchNorm makes the first training batches meaningless).
+BatchNorm folded into the convolution's bias. Static QDQ files (the shipped garbage model) name them the
+same way, with per-channel int8 weights and int32 biases. fp32 files hold ``<name>.weight`` as they are.
+Dequantised, the weights go into the Ultralytics model built from its YAML. The folded BatchNorm is
+rebuilt from statistics of the convolutions' outputs on a few dozen real images: with mean m and
+variance v of a channel, gamma = sqrt(v + eps) and beta = bias + m give exactly the folded layer in eval
+mode, and normalise like a trained BatchNorm in training mode (an identity BatchNorm makes the first
+training batches meaningless).
 """
 
 from __future__ import annotations
@@ -49,9 +51,15 @@ def onnx_weights(path: Path) -> dict[str, np.ndarray]:
     for name, q in inits.items():
         if name.endswith(".weight_quantized"):
             prefix = name.removesuffix(".weight_quantized")
-            scale = inits[f"{prefix}.weight_scale"].astype(np.float32)
-            zero = inits[f"{prefix}.weight_zero_point"].astype(np.float32)
+            # Per tensor (dynamic quantisation: scalars) or per output channel (static QDQ: one per row).
+            channel = (-1,) + (1,) * (q.ndim - 1)
+            scale = inits[f"{prefix}.weight_scale"].astype(np.float32).reshape(channel)
+            zero = inits[f"{prefix}.weight_zero_point"].astype(np.float32).reshape(channel)
             out[f"{prefix}.weight"] = (q.astype(np.float32) - zero) * scale
+        elif name.endswith(".bias_quantized"):  # static QDQ: int32 bias at input scale x weight scale
+            prefix = name.removesuffix(".bias_quantized")
+            zero = inits[f"{prefix}.bias_quantized_zero_point"].astype(np.float32)
+            out[f"{prefix}.bias"] = (q.astype(np.float32) - zero) * inits[f"{prefix}.bias_quantized_scale"]
         elif name.endswith(".weight") or re.search(r"\.bias$", name):
             out[name] = inits[name].astype(np.float32)
     if not any(k.endswith(".weight") for k in out):
