@@ -24,8 +24,9 @@ from sqlalchemy import create_engine, func, select
 
 from xuncha.clues.broker import CluePublisher, ClueSpool, embedded_broker_url
 from xuncha.clues.contracts import LeaseNotice
+from xuncha.db.cameras import CameraFence
+from xuncha.db.clues import ClueEventRow
 from xuncha.leases import CameraLease, LeaseStore
-from xuncha.review.db import CameraFence, ClueEventRow
 from xuncha.review.deadletter import DeadLetter
 from xuncha.review.intake import run_intake
 
