@@ -8,8 +8,9 @@ transport (acks never delete a row) to --baseline-events, against xuncha.clues.e
 deletes the row; SQLite reuses the freed pages) to --events. --other N first puts N messages in
 another queue of the file that nobody consumes (cases while the dispatch service is down). Rounds
 are printed as they end; then the ratios of the final sizes and of the last round's median consume
-time to the first's. CPU ms per message (this process's CPU time over the round) is the cost that
-background load does not move.
+time to the first's. CPU ms per message (this process's CPU time over the round) is a cost that
+background load moves less; SQLite VM steps per message (counted by a progress handler on the
+transport's connections while it consumes) one that it does not move at all.
 
 --publish-sample N publishes only the first N events of each round through CluePublisher (the
 publish figures are theirs) and writes the rest as kombu writes them, one SQL transaction per 1,000
@@ -34,6 +35,8 @@ import uuid
 from pathlib import Path
 
 from kombu import transport as kombu_transport
+from kombu.transport import sqlalchemy as sqla
+from sqlalchemy import event
 
 from xuncha.clues import embedded
 from xuncha.clues.broker import CluePublisher, Topology, consume, embedded_broker_url
@@ -43,7 +46,7 @@ KOMBU = "kombu.transport.sqlalchemy:Transport"
 OTHER = Topology(exchange_name="xuncha.cases", queue_name="xuncha.cases.dispatch", binding_key="clue.#")
 HEADER = (
     "| events through | broker.sqlite | publish/s | consume/s | ms per publish | ms per consumed"
-    " | CPU ms per consumed |\n|---:|---:|---:|---:|---:|---:|---:|"
+    " | CPU ms per consumed | SQLite steps per consumed |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -70,18 +73,42 @@ def _bulk_put(broker: Path, events: list[ClueEvent]) -> None:
             db.commit()
 
 
+class StepCounter:
+    """SQLite virtual-machine steps run on an engine's connections, counted in units of STEP."""
+
+    STEP = 10
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def _tick(self) -> int:
+        self.steps += self.STEP
+        return 0  # go on
+
+    def install(self, conn: object, *_args: object) -> None:
+        conn.connection.driver_connection.set_progress_handler(self._tick, self.STEP)  # type: ignore[attr-defined]
+
+
+def _engine(broker: Path) -> object:
+    """The transport's engine of `broker` (kombu caches one per URL, for every channel)."""
+    return next(e for e, _ in sqla.Channel._engines.values() if e.url.database == str(broker))
+
+
 def run(
     folder: Path, events: int, batch: int, other: int, sample: int, template: ClueEvent
-) -> list[tuple[int, int, float, float, float]]:
+) -> list[tuple[int, int, float, float, float, float]]:
     """Rows of (events through, file size, median s per publish, median s per consumed message, CPU s per
-    consumed message)."""
+    consumed message, SQLite steps per consumed message)."""
     broker = folder / "broker.sqlite"
     url = embedded_broker_url(broker)
     with CluePublisher(url, topology=OTHER) as pub:
         for i in range(other):
             pub.publish(_event(template, -1 - i))
     rows = []
+    counter = StepCounter()
     with CluePublisher(url) as pub:
+        pub.publish(_event(template, -1 - other))  # opens the engine; consumed with the first round
+        engine = _engine(broker)
         for start in range(0, events, batch):
             gaps: list[float] = []
             t0 = time.perf_counter()
@@ -93,20 +120,27 @@ def run(
             pub_rate, pub_median = published / (time.perf_counter() - t0), statistics.median(gaps)
             _bulk_put(broker, [_event(template, i) for i in range(start + published, start + batch)])
             seen: list[float] = []
+            limit = batch + (start == 0)
+            event.listen(engine, "before_cursor_execute", counter.install)
+            counter.steps = 0
             t0, cpu0 = time.perf_counter(), time.process_time()
             got = consume(
-                url, lambda _e, seen=seen: seen.append(time.perf_counter()), limit=batch, timeout=5, poll_interval=0.01
+                url, lambda _e, seen=seen: seen.append(time.perf_counter()), limit=limit, timeout=5, poll_interval=0.01
             )
             con_rate, con_cpu = batch / (time.perf_counter() - t0), (time.process_time() - cpu0) / batch
-            assert got == batch, f"consumed {got} of {batch}"
+            steps = counter.steps / limit
+            event.remove(engine, "before_cursor_execute", counter.install)
+            with engine.connect() as c:  # type: ignore[attr-defined]
+                c.connection.driver_connection.set_progress_handler(None, 0)  # publishing is not counted
+            assert got == limit, f"consumed {got} of {limit}"
             con_median = statistics.median(b - a for a, b in zip(seen, seen[1:], strict=False))
             size = broker.stat().st_size
             print(
                 f"| {start + batch:,} | {size / 1e6:.2f} MB | {pub_rate:,.0f} | {con_rate:,.0f}"
-                f" | {pub_median * 1e3:.2f} | {con_median * 1e3:.2f} | {con_cpu * 1e3:.2f} |",
+                f" | {pub_median * 1e3:.2f} | {con_median * 1e3:.2f} | {con_cpu * 1e3:.2f} | {steps:,.0f} |",
                 flush=True,
             )
-            rows.append((start + batch, size, pub_median, con_median, con_cpu))
+            rows.append((start + batch, size, pub_median, con_median, con_cpu, steps))
     return rows
 
 
@@ -149,7 +183,8 @@ def main() -> None:
         print(
             f"{name}: median ms per consumed message, last/first round {rows[-1][3] * 1e3:.2f}/{rows[0][3] * 1e3:.2f}"
             f" = {rows[-1][3] / rows[0][3]:.2f}; CPU ms per consumed {rows[-1][4] * 1e3:.2f}/{rows[0][4] * 1e3:.2f}"
-            f" = {rows[-1][4] / rows[0][4]:.2f}; median per publish {rows[-1][2] / rows[0][2]:.2f}"
+            f" = {rows[-1][4] / rows[0][4]:.2f}; SQLite steps {rows[-1][5]:,.0f}/{rows[0][5]:,.0f}"
+            f" = {rows[-1][5] / rows[0][5]:.2f}; median per publish {rows[-1][2] / rows[0][2]:.2f}"
         )
 
 
