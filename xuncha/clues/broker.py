@@ -2,8 +2,9 @@
 
 Topology: durable topic exchange `xuncha.clues` -> durable queue `xuncha.clues.review` (binding
 `clue.#`); routing key `clue.<kind>.<category code>`. Messages are persistent JSON, `message_id` =
-event_id. A publish either returns (accepted; RabbitMQ confirms it) or raises PublishError after the
-retry policy; the worker then keeps the event in a `ClueSpool` and drains it when the broker is back.
+event_id. Lease notices (`LeaseNotice`, routing key `clue.lease`) take the same way, in order with
+the events. A publish either returns (accepted; RabbitMQ confirms it) or raises PublishError after
+the retry policy; the worker then keeps the event in a `ClueSpool` and drains it when the broker is back.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from kombu.message import Message
 from pydantic import BaseModel, ValidationError
 
-from xuncha.clues.contracts import ClueEvent
+from xuncha.clues.contracts import ClueEvent, ClueMessage, LeaseNotice
 from xuncha.clues.embedded import register as register_embedded_transport
 from xuncha.clues.limits import MAX_MESSAGE_BYTES
 from xuncha.fileio import write_atomic
@@ -125,7 +126,7 @@ class CluePublisher:
     def _on_retry(self, exc: BaseException, interval: float) -> None:
         log.warning("broker %s: %s; retrying in %.1f s", mask_url(self.url), mask_url(str(exc)), interval)
 
-    def publish(self, event: ClueEvent) -> None:
+    def publish(self, event: ClueEvent | LeaseNotice) -> None:
         """Publish persistently; returns once the broker accepted it, else raises PublishError."""
         if self._producer is None:  # lazily: entering with the broker down is not an error
             self._conn = _connection(self.url, self._connect_timeout)
@@ -154,7 +155,8 @@ class CluePublisher:
 
 
 class ClueSpool:
-    """Append-only JSON-lines file of events the broker did not accept yet, published in order later.
+    """Append-only JSON-lines file of events (and lease notices) the broker did not accept yet, published
+    in order later.
 
     A crash between publishing and rewriting the spool re-publishes some events on the next drain;
     consumers deduplicate on event_id. Lines that do not parse (a torn write) move to `<name>.rejected`.
@@ -166,7 +168,7 @@ class ClueSpool:
         self._lock = threading.Lock()  # guards the file
         self._draining = threading.Lock()  # one drain at a time
 
-    def add(self, event: ClueEvent) -> None:
+    def add(self, event: ClueEvent | LeaseNotice) -> None:
         line = (event.model_dump_json() + "\n").encode("utf-8")
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,11 +239,11 @@ class ClueSpool:
             self._rewrite(lines[done:], size, rejected)
         return len(sent)
 
-    def _parse(self, line: bytes, rejected: list[bytes]) -> ClueEvent | None:
+    def _parse(self, line: bytes, rejected: list[bytes]) -> ClueEvent | LeaseNotice | None:
         if not line.strip():
             return None
         try:
-            return ClueEvent.model_validate_json(line)
+            return ClueMessage.model_validate_json(line)
         except ValidationError as e:
             log.error("spool %s: unreadable line moved to %s: %s", self.path, self.rejected_path, e)
             rejected.append(line if line.endswith(b"\n") else line + b"\n")
@@ -263,7 +265,7 @@ class ClueSpool:
                 return
             write_atomic(self.path, keep)
 
-    def publish(self, publisher: CluePublisher, event: ClueEvent) -> bool:
+    def publish(self, publisher: CluePublisher, event: ClueEvent | LeaseNotice) -> bool:
         """Publish `event`, or spool it when that fails or a backlog waits (order matters: opened
         before updated). A backlog is sent by `drain`, from another thread in the worker, so that a
         broker outage costs the caller one failed publish, not one per event.
@@ -307,7 +309,7 @@ def consume(
     handler: Callable[[Any], Any],
     *,
     topology: Topology = DEFAULT_TOPOLOGY,
-    contract: type[BaseModel] = ClueEvent,
+    contract: type[BaseModel] | type[ClueMessage] = ClueEvent,
     limit: int | None = None,
     timeout: float | None = None,
     stop: threading.Event | None = None,
@@ -381,9 +383,20 @@ def consume(
 
 
 def collect_events(url: str, *, limit: int, timeout: float, topology: Topology = DEFAULT_TOPOLOGY) -> list[ClueEvent]:
-    """Consume up to `limit` events (waiting at most `timeout` s between them) and return them."""
+    """Consume up to `limit` events (waiting at most `timeout` s between messages) and return them;
+    lease notices are consumed and left out."""
     events: list[ClueEvent] = []
-    consume(url, events.append, topology=topology, limit=limit, timeout=timeout)
+    full = threading.Event()
+    if limit <= 0:
+        full.set()
+
+    def keep(message: ClueEvent | LeaseNotice) -> None:
+        if isinstance(message, ClueEvent):
+            events.append(message)
+            if len(events) >= limit:
+                full.set()
+
+    consume(url, keep, topology=topology, contract=ClueMessage, timeout=timeout, stop=full)
     return events
 
 

@@ -2,7 +2,8 @@
 
 A clue is one confirmed violation; every change to it is a `ClueEvent` (opened, updated, closed)
 with a per-clue sequence number. `event_id` = f"{clue_id}:{seq}", so a consumer that sees the same
-event twice (redelivery, spool replay) can ignore the copy.
+event twice (redelivery, spool replay) can ignore the copy. A `LeaseNotice` travels the same queue:
+a worker took a camera's lease, so intake fences the camera before the new holder has a clue to send.
 
 Regenerate the exported schemas (these and the dispatch contracts in `dispatch.py`) after changing
 a contract: `python -m xuncha.clues` (`--check` exits 1 when a committed file is stale).
@@ -10,10 +11,20 @@ a contract: `python -m xuncha.clues` (`--check` exits 1 when a committed file is
 
 from __future__ import annotations
 
+import json
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from xuncha.clues.limits import (
     CATEGORY_CODE_CHARS,
@@ -221,6 +232,55 @@ class ClueEvent(_Contract):
     def routing_key(self) -> str:
         """Broker routing key: clue.<kind>.<category code>."""
         return f"clue.{self.kind}.{self.category.code}"
+
+
+class LeaseNotice(_Contract):
+    """A worker took a camera's lease. Sent on the clue queue before the camera's first sample, so that
+    intake raises the camera's fence to this token at once: events a worker that lost the camera sends
+    later under an older token are refused, even before the new holder has any clue to report."""
+
+    schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of this contract")
+    kind: Literal["lease"] = Field(description="Always 'lease' (what tells it from a clue event)")
+    camera_id: Id = Field(description="Camera whose lease was taken")
+    lease_token: LeaseToken = Field(description="Fencing token of the new lease (bigger than every earlier one)")
+    worker_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_NO_NUL)] = Field(
+        description="The worker that took the lease"
+    )
+    acquired_at: AwareDatetime = Field(description="When the worker took the lease")
+
+    @property
+    def event_id(self) -> str:
+        """The broker's message id: the same notice sent twice (spool replay) has the same one."""
+        return f"lease:{self.camera_id}:{self.lease_token}"
+
+    @property
+    def routing_key(self) -> str:
+        """Broker routing key: clue.lease (the review queue's binding clue.# takes it)."""
+        return "clue.lease"
+
+
+class ClueMessage:
+    """What the review queue carries, for `consume(contract=...)`: a ClueEvent, or a LeaseNotice.
+
+    A clue event is tried first (nearly every message is one), so its validation errors read as before.
+    """
+
+    @staticmethod
+    def model_validate_json(data: str | bytes) -> ClueEvent | LeaseNotice:
+        try:
+            return ClueEvent.model_validate_json(data)
+        except ValidationError:
+            if _kind(data) != "lease":
+                raise
+        return LeaseNotice.model_validate_json(data)
+
+
+def _kind(data: str | bytes) -> object:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    return doc.get("kind") if isinstance(doc, dict) else None
 
 
 def check_relative_path(rel: str) -> PurePosixPath:

@@ -5,6 +5,9 @@ every message ever delivered, and a message in hand when its consumer dies (SIGK
 stays invisible for ever. Here a fetch starts a lease (kombu stamps `timestamp` on the update), an
 ack deletes the row, a reject or a clean close makes it visible again, and any consumer makes rows
 whose lease expired visible again: a message is either acknowledged (and gone) or back on its queue.
+A fetch seeks the queue's next visible row by an index of its own (`_FETCH_INDEX`): kombu's query
+walks its `timestamp` index from the start and skips the rows of every other queue, so a backlog
+nobody consumes yet (cases for a dispatch service that is down) made each clue fetch slower.
 Redelivery after a crash is at-least-once; consumers deduplicate on event_id (the intake does).
 Leases run on local wall time, as kombu stamps it: a clock set back delays a redelivery, one set
 forward can redeliver early (a duplicate, which the consumer drops).
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 # Longer than any handler holds a message (intake applies one event in milliseconds).
 DEFAULT_LEASE_S = 120.0
 _MARKER_TABLE = "xuncha_broker_leases"  # present once the file is managed by this transport
+# Equality on queue and visibility, then the fetch's order: one seek whatever the other queues hold.
+_FETCH_INDEX = "ix_xuncha_message_fetch"
 
 
 def _now() -> datetime.datetime:
@@ -66,7 +71,9 @@ class Channel(sqla.Channel):
             msg = (
                 session.query(msg_cls)
                 .with_for_update()
-                .filter(msg_cls.queue_id == obj.id, msg_cls.visible != False)  # noqa: E712 - SQL
+                # `visible` is never NULL (kombu's default is True): `== True`, not `!= False`, so the
+                # index of `_FETCH_INDEX` applies.
+                .filter(msg_cls.queue_id == obj.id, msg_cls.visible == True)  # noqa: E712 - SQL
                 .order_by(msg_cls.sent_at, msg_cls.id)
                 .limit(1)
                 .first()
@@ -128,20 +135,23 @@ class Channel(sqla.Channel):
 
 
 def _adopt(engine: Any, table: Any) -> None:
-    """First use of a file kombu's transport wrote: its invisible rows were acknowledged (kombu
-    never deleted them) and would otherwise all be redelivered when their lease expires."""
+    """Each process's first open of the file: create the fetch index if missing; and on the first use
+    of a file kombu's transport wrote, delete its invisible rows (kombu never deleted what was
+    acknowledged; they would otherwise all be redelivered when their lease expires)."""
     with engine.connect() as conn:
         # One adopter at a time: another process must not fetch between our check and the delete.
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif engine.dialect.name == "postgresql":
             conn.exec_driver_sql(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE")
-        if inspect(conn).has_table(_MARKER_TABLE):
-            conn.rollback()
-            return
-        conn.exec_driver_sql(f"CREATE TABLE {_MARKER_TABLE} (version INTEGER NOT NULL)")
-        conn.exec_driver_sql(f"INSERT INTO {_MARKER_TABLE} (version) VALUES (1)")
-        n = conn.execute(delete(table).where(table.c.visible == False)).rowcount  # noqa: E712
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {_FETCH_INDEX} ON {table.name} (queue_id, visible, timestamp, id)"
+        )
+        n = 0
+        if not inspect(conn).has_table(_MARKER_TABLE):
+            conn.exec_driver_sql(f"CREATE TABLE {_MARKER_TABLE} (version INTEGER NOT NULL)")
+            conn.exec_driver_sql(f"INSERT INTO {_MARKER_TABLE} (version) VALUES (1)")
+            n = conn.execute(delete(table).where(table.c.visible == False)).rowcount  # noqa: E712
         conn.commit()
     if n:
         log.warning("embedded broker: deleted %d message(s) acknowledged before leases were kept", n)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from xuncha.clues.contracts import ClueEvent
+from xuncha.clues.contracts import ClueEvent, LeaseNotice
 from xuncha.clues.dispatch import CaseMessage, RecheckRequest, RecheckResult
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
@@ -31,6 +31,7 @@ def _exported() -> dict[Path, type[BaseModel]]:
         SCHEMA_DIR / "case_message.json": CaseMessage,
         SCHEMA_DIR / "recheck_request.json": RecheckRequest,
         SCHEMA_DIR / "recheck_result.json": RecheckResult,
+        SCHEMA_DIR / "lease_notice.json": LeaseNotice,
     }
 
 

@@ -11,7 +11,8 @@ nobody; the admin fixes the taxonomy and requeues), and each evidence image is l
 evidence store (a missing one is recorded as `missing`: the clue stays reviewable and the page marks it).
 
 Events sent under a camera lease older than the camera's current one (a worker that lost the
-camera without noticing) are refused (`fencing.py`).
+camera without noticing) are refused (`fencing.py`); a lease notice on the same queue (a worker took
+a camera) raises the camera's current one.
 
 A message that can never be applied (invalid, too large, refused by the database, stale lease) goes to the dead
 letters (`deadletter.py`) and the queue moves on; a database that is down is waited for instead.
@@ -29,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from xuncha.clues.broker import Poison, Topology, consume
-from xuncha.clues.contracts import ClueEvent, Evidence
+from xuncha.clues.contracts import ClueEvent, ClueMessage, Evidence, LeaseNotice
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.db.base import utcnow
 from xuncha.db.clues import Clue, ClueEventRow, CluePhone
@@ -175,6 +176,28 @@ def apply_or_poison(
         return ingest(sessions, event, taxonomy, evidence_store)
 
 
+def apply_message(
+    sessions: sessionmaker,
+    message: ClueEvent | LeaseNotice,
+    taxonomy: Taxonomy | None,
+    evidence_store: EvidenceStore | None,
+) -> bool:
+    """One message of the clue queue: an event (`apply_or_poison`), or a lease notice, which raises
+    the camera's fence in its own transaction. True if it changed the database."""
+    if isinstance(message, ClueEvent):
+        return apply_or_poison(sessions, message, taxonomy, evidence_store)
+    with sessions.begin() as session:
+        moved = fencing.announce(session, message.camera_id, message.lease_token)
+    log.info(
+        "camera %s: worker %s took its lease under token %d%s",
+        message.camera_id,
+        message.worker_id,
+        message.lease_token,
+        "" if moved else " (a newer one was known: nothing changed)",
+    )
+    return moved
+
+
 def run_intake(
     sessions: sessionmaker,
     broker_url: str,
@@ -185,15 +208,16 @@ def run_intake(
     topology: Topology | None = None,
     backoff_s: float = 2.0,
 ) -> None:
-    """Consume clue events until `stop` is set; a broker or database outage is retried, never fatal.
-    `taxonomy` and `evidence_store` as for `ingest`."""
+    """Consume clue events and lease notices until `stop` is set; a broker or database outage is
+    retried, never fatal. `taxonomy` and `evidence_store` as for `ingest`."""
     kwargs = {"topology": topology} if topology else {}
     delay = backoff_s
     while not stop.is_set():
         try:
             consume(
                 broker_url,
-                lambda e: apply_or_poison(sessions, e, taxonomy, evidence_store),
+                lambda m: apply_message(sessions, m, taxonomy, evidence_store),
+                contract=ClueMessage,
                 stop=stop,
                 dead_letter=lambda bad: deadletter.record(sessions, bad),
                 **kwargs,

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from xuncha.clues.broker import CluePublisher, ClueSpool, embedded_broker_url
-from xuncha.clues.contracts import ClueEvent, ModelChecksum
+from xuncha.clues.contracts import ClueEvent, LeaseNotice, ModelChecksum
 from xuncha.clues.evidence import EvidenceStore
 from xuncha.config.worker import CameraConfig, WorkerConfig
 from xuncha.detector.cards import load_detector
@@ -182,10 +182,15 @@ class Worker:
                     if on_event:
                         on_event(event)
 
+                def announce(notice: LeaseNotice) -> None:
+                    if not self.spool.publish(publisher, notice):  # behind the spooled events: in order
+                        self.metrics.spooled.set(len(self.spool))
+                    log.info("camera %s: lease token %d announced", notice.camera_id, notice.lease_token)
+
                 if once:
                     run_files(self, stop, summary, emit)
                 else:
-                    self.live.run(stop, summary, emit, reload)
+                    self.live.run(stop, summary, emit, reload, announce)
         finally:
             drained.set()
             drainer.join()

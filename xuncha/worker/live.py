@@ -7,11 +7,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from xuncha.clues.contracts import LeaseNotice
 from xuncha.config.worker import CameraConfig, WorkerConfig
 from xuncha.confirm import Violation
 from xuncha.health.report import camera_entry
@@ -26,6 +28,7 @@ log = logging.getLogger("xuncha.worker")
 
 FIXTURES_EVERY_S = 30.0  # how often a live worker asks the review service for new fixtures and gating
 Reload = Callable[[], tuple[WorkerConfig, Taxonomy] | None]
+Announce = Callable[[LeaseNotice], None]  # onto the clue queue, in order with the events
 Running = dict[str, tuple[Camera, Feed, RtspSource | None]]
 
 
@@ -45,14 +48,16 @@ class LiveCameras:
         self._last_beat = time.monotonic()
         self._next_fixtures = time.monotonic() + FIXTURES_EVERY_S
 
-    def run(self, stop: threading.Event, summary: RunSummary, emit: Emit, reload: Reload | None) -> None:
+    def run(
+        self, stop: threading.Event, summary: RunSummary, emit: Emit, reload: Reload | None, announce: Announce
+    ) -> None:
         host, leases, running = self.host, self.host.leases, self.running
         next_beat = 0.0
         try:
             while not stop.is_set():
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + (host.cfg.lease_ttl_s / 3 if leases else 2.0)
-                    self.reconcile(reload, summary)
+                    self.reconcile(reload, summary, announce)
                     played = self.done >= {c.id for c in host.cfg.cameras if c.enabled}
                     if not running and not leases and played and not host.cfg.cameras_from_service:
                         break  # only recorded files, all played (the service may still add cameras)
@@ -72,8 +77,10 @@ class LiveCameras:
                 leases.release_all()
             running.clear()
 
-    def reconcile(self, reload: Reload | None, summary: RunSummary) -> None:
-        """Apply config changes and lease changes: start, restart and stop camera feeds."""
+    def reconcile(self, reload: Reload | None, summary: RunSummary, announce: Announce) -> None:
+        """Apply config changes and lease changes: start, restart and stop camera feeds. Each camera
+        taken is announced (`LeaseNotice`) before its feed starts: intake fences the camera's previous
+        holder at once, not only from our first event of it."""
         host, leases, running, metrics = self.host, self.host.leases, self.running, self.host.metrics
         changed = reload() if reload else None
         if changed is not None:
@@ -87,6 +94,17 @@ class LiveCameras:
                 held = leases.heartbeat(wanted)
                 owned, excess = held.cameras, held.excess
                 host.publisher.tokens = dict(held.tokens)
+                now = datetime.now(UTC)
+                for cid in sorted(held.gained):
+                    announce(
+                        LeaseNotice(
+                            kind="lease",
+                            camera_id=cid,
+                            lease_token=held.tokens[cid],
+                            worker_id=leases.worker_id,
+                            acquired_at=now,
+                        )
+                    )
                 self._last_beat = time.monotonic()
                 host.publisher.save_open_clues()
             except SQLAlchemyError as e:
