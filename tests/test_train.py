@@ -98,3 +98,29 @@ def test_malformed_data_set_stops_the_command_naming_file_and_line(tmp_path: Pat
     code = main(["train", "--data", str(data), "--run", str(tmp_path / "run"), "--scratch"])
     assert code == 2
     assert f"{data / 'train' / 'labels' / 'a.txt'}:2: 3 coordinates" in capsys.readouterr().err
+
+
+def test_static_int8_quantisation_keeps_the_fp32_detections(tmp_path: Path) -> None:
+    """QDQ int8 of the fp32 garbage model with the head's last layers in float: the same bags on held-back
+    training photos, int8 convolutions in the graph, and the metadata the detector reads kept."""
+    import onnx
+
+    from xuncha.detector.onnx import OnnxDetector
+    from xuncha.train.quantize import head_exclusions, quantize_qdq
+    from xuncha.types import iou
+
+    fp32 = Path(xuncha.__file__).parent / "models" / "garbage_fp32.onnx"
+    photos = sorted(shared_file("datasets/street_trashbags/train/images").iterdir())
+    calibration = [cv2.imread(str(p)) for p in photos[:200:12]]
+    out = quantize_qdq(fp32, tmp_path / "q.onnx", calibration, "Percentile", head_exclusions(fp32, "last"))
+    graph = onnx.load(str(out))
+    assert sum(n.op_type == "QuantizeLinear" for n in graph.graph.node) > 50
+    assert {p.key for p in graph.metadata_props} >= {"names", "imgsz"}
+    a, b = OnnxDetector(fp32, conf=0.25), OnnxDetector(out, conf=0.25)
+    found = kept = 0
+    for path in photos[300:340:4]:
+        img = cv2.imread(str(path))
+        ours, theirs = b.detect([img])[0], a.detect([img])[0]
+        found += len(theirs)
+        kept += sum(any(iou(t.box, o.box) >= 0.7 for o in ours) for t in theirs)
+    assert found >= 20 and kept >= 0.8 * found, (kept, found)

@@ -1,11 +1,11 @@
 """Static int8 QDQ of a shipped garbage ONNX model: head exclusions, calibration sets and methods, beside fp32.
 
-Quantises the fp32 ONNX file directly (the run's .pt is not needed) into variants named
+Quantises the fp32 ONNX file directly (`xuncha/train/quantize.py`) (the run's .pt is not needed) into variants named
 `HEAD:CALIB:N:METHOD[:FLAGS]` and measures each beside fp32 with `train_eval.py`'s functions:
 test-photo mAP50 (threshold = best F1 on validation composites), the real bag found, false detections
 per 100 bag-free frames, and ms per frame at one thread, interleaved with fp32 in one loop (ratios).
 
-- HEAD `all`: the whole Detect head in float (train_eval's `quantize_int8`); `last`: only the final 1x1
+- HEAD `all`: the whole Detect head in float (as train_eval quantises); `last`: only the final 1x1
   convs of each branch (cv2.*.2, cv3.*.2) and the decode (DFL, box decode, sigmoid, output concat, which
   mixes 0-320 pixel boxes and 0-1 scores) in float, the rest of the head int8.
 - CALIB `cctv`: composites of training cut-outs (half recoloured dark) on the clips' training segments and
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -50,23 +49,8 @@ from xuncha.detector.onnx import OnnxDetector
 from xuncha.train import cctv
 from xuncha.train.composite import CutoutLibrary
 from xuncha.train.prepare import prepare
+from xuncha.train.quantize import head_exclusions, quantize_qdq
 from xuncha.train.split import STREET_TRASHBAGS_SPLIT
-
-# Head convs that stay int8 under `last`: the two 3x3 conv+SiLU blocks of every box / class branch.
-# `fsilu`: SiLU (Sigmoid, Mul) stays float between int8 convs, where onnxruntime fuses it (QuickGelu).
-SILU = ("Sigmoid", "Mul")
-HEAD_BODY = re.compile(r"/model\.\d+/cv[23]\.\d/cv[23]\.\d\.[01]/")
-
-
-def head_exclusions(model: Path, head: str) -> list[str]:
-    import onnx
-
-    graph = onnx.load(str(model)).graph
-    prefix = "/" + next(n.name.split("/")[1] for n in reversed(graph.node) if n.name.startswith("/model.")) + "/"
-    in_head = [n.name for n in graph.node if n.name.startswith(prefix)]
-    if head == "all":
-        return in_head
-    return [n for n in in_head if not HEAD_BODY.match(n)]
 
 
 def calibration_images(kind: str, n: int, photos_dir: Path, seed: int = 7) -> list[np.ndarray]:
@@ -88,58 +72,6 @@ def calibration_images(kind: str, n: int, photos_dir: Path, seed: int = 7) -> li
         paths = sorted(photos_dir.iterdir())
         images += [cv2.imread(str(p)) for p in paths[:: max(1, len(paths) // n_photos)][:n_photos]]
     return images
-
-
-def quantize(fp32: Path, out: Path, images: list[np.ndarray], method: str, exclude: list[str], flags: set[str]) -> Path:
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
-
-    det = OnnxDetector(fp32)
-    blobs = [det.preprocess([img])[0] for img in images]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.it = iter(blobs)
-
-        def get_next(self) -> dict | None:
-            b = next(self.it, None)
-            return None if b is None else {det.input_name: b}
-
-    symmetric = "sym" in flags
-    # Calibration outputs are flushed every `chunk` images to bound memory; onnxruntime's MinMax raises
-    # "No data is collected" when the count is a multiple of it, so the chunk never divides it.
-    chunk = next(k for k in range(50, 30, -1) if len(blobs) % k)
-    quantize_static(
-        str(fp32),
-        str(out),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        reduce_range="rr" in flags,
-        weight_type=QuantType.QInt8,
-        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
-        nodes_to_exclude=exclude,
-        op_types_to_quantize=[t for t in {*QDQRegistry, *QLinearOpsRegistry} if "fsilu" not in flags or t not in SILU],
-        calibrate_method=CalibrationMethod[method],
-        extra_options={
-            "ActivationSymmetric": symmetric,
-            "CalibPercentile": 99.999,
-            "CalibMaxIntermediateOutputs": chunk,
-        },
-    )
-    # Keep the Ultralytics metadata (names, imgsz, task) the detector reads.
-    src, dst = onnx.load(str(fp32)), onnx.load(str(out))
-    del dst.metadata_props[:]
-    dst.metadata_props.extend(src.metadata_props)
-    onnx.save(dst, str(out))
-    return out
 
 
 def evaluate(detect, data: dict, evidence: Path, fp32_thr: float | None) -> dict:
@@ -264,7 +196,7 @@ def main() -> int:
         if not path.is_file():
             t0 = time.time()
             images = calibration_images(calib, int(n), data["train_photos_dir"])
-            quantize(args.model, path, images, method, head_exclusions(args.model, head), set(flags))
+            quantize_qdq(args.model, path, images, method, head_exclusions(args.model, head), set(flags))
             print(f"quantised {v} on {len(images)} images [{time.time() - t0:.0f} s]", flush=True)
         run(v, path)
 

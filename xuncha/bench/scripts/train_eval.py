@@ -43,6 +43,7 @@ from xuncha.detector.onnx import OnnxDetector
 from xuncha.train import cctv
 from xuncha.train.composite import CutoutLibrary
 from xuncha.train.prepare import prepare, read_labels
+from xuncha.train.quantize import head_exclusions, quantize_qdq
 from xuncha.train.split import STREET_TRASHBAGS_SPLIT
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -216,54 +217,6 @@ def save_evidence(
 # -- int8 ---------------------------------------------------------------------------------------------
 
 
-def quantize_int8(fp32: Path, out: Path, calibration: list[np.ndarray], method: str = "MinMax") -> Path:
-    """Static int8 QDQ, per-channel weights, the Detect head kept in float; calibrated on CCTV-like images.
-
-    `method` is onnxruntime's calibration: MinMax spends the int8 range on rare extreme activations;
-    Percentile (99.999 %) clips them, keeping resolution for low-contrast objects like a dark bag.
-    """
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    det = OnnxDetector(fp32)
-    blobs = [det.preprocess([img])[0] for img in calibration]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.it = iter(blobs)
-
-        def get_next(self) -> dict | None:
-            b = next(self.it, None)
-            return None if b is None else {det.input_name: b}
-
-    graph = onnx.load(str(fp32)).graph
-    head = next(n.name.split("/")[1] for n in reversed(graph.node) if n.name.startswith("/model."))
-    exclude = [n.name for n in graph.node if n.name.startswith(f"/{head}/")]
-    quantize_static(
-        str(fp32),
-        str(out),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-        activation_type=QuantType.QUInt8,
-        nodes_to_exclude=exclude,
-        calibrate_method=CalibrationMethod[method],
-    )
-    # Keep the Ultralytics metadata (names, imgsz, task) the detector reads.
-    src, dst = onnx.load(str(fp32)), onnx.load(str(out))
-    del dst.metadata_props[:]
-    dst.metadata_props.extend(src.metadata_props)
-    onnx.save(dst, str(out))
-    return out
-
-
 # -- speed --------------------------------------------------------------------------------------------
 
 
@@ -337,7 +290,7 @@ def main() -> int:
     calib = [img for img, _ in cctv_val[::2]][:40] + free["sidewalk 0-9 s"][::3] + free["car park 0-15 s"][::5]
     for method, path in int8.items():
         if not path.is_file():
-            quantize_int8(f320, path, calib, method)
+            quantize_qdq(f320, path, calib, method, head_exclusions(f320, "all"))
     dets = {p: OnnxDetector(p, threads=args.threads, conf=0.001) for p in (args.baseline, f320, *int8.values())}
     modes = {
         f"before: {args.baseline.name}": run_full(dets[args.baseline]),
