@@ -10,9 +10,15 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xuncha.bench.precision import SHARED_DATA
 from xuncha.bench.scripts import module_name, scripts
+
+if TYPE_CHECKING:  # the month's types, imported lazily at run time (start-up)
+    from xuncha.bench.month import Month, Noise
+    from xuncha.bench.month_replay import Recording
+    from xuncha.review.gating import GatingSettings
 
 
 def _scenarios(args: argparse.Namespace) -> int:
@@ -156,7 +162,7 @@ def _month(args: argparse.Namespace) -> int:
     return 0
 
 
-def _month_retrained(args: argparse.Namespace, month) -> None:
+def _month_retrained(args: argparse.Namespace, month: Month) -> None:
     from xuncha.bench.month import table4, weeks
 
     print(f"\nRetrained model {args.retrained} from day {args.from_day} (before it, today's model in all four):\n")
@@ -177,7 +183,7 @@ def _month_retrained(args: argparse.Namespace, month) -> None:
         print(f"  day {day:2d} {cam} {zone}/{cat}: level {old} -> {new} ({filed}/{n} filed)")
 
 
-def _month_export(args: argparse.Namespace, recordings: list, p, noise) -> int:
+def _month_export(args: argparse.Namespace, recordings: list[Recording], p: GatingSettings, noise: Noise) -> int:
     from collections import Counter
 
     from xuncha.bench.month_export import distinct, today_clues, write_month_export

@@ -7,7 +7,8 @@ rules' values) and *gated* (the camera's gating levels at that moment). Only the
 decisions reach the gating core, as only they would exist; after each episode the camera's groups are
 refreshed as the review service does on a worker's fetch (`xuncha/review/gating_store.refresh`:
 standing decisions since the group's last change, newest first, at most one step per refresh), with
-the real `next_level`.
+the real `next_level`. With a retrained model's replays, from a given day two more systems run on the
+same seeds: retrained, and gated+retrained (`simulate`).
 
 >>> p = GatingSettings(window=4)
 >>> def run(camera, levels, seed):  # a zone with three false clues beside each real one, until raised
