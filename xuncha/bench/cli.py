@@ -10,9 +10,15 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xuncha.bench.precision import SHARED_DATA
 from xuncha.bench.scripts import module_name, scripts
+
+if TYPE_CHECKING:  # the month's types, imported lazily at run time (start-up)
+    from xuncha.bench.month import Month, Noise
+    from xuncha.bench.month_replay import Recording
+    from xuncha.review.gating import GatingSettings
 
 
 def _scenarios(args: argparse.Namespace) -> int:
@@ -105,8 +111,20 @@ def _month(args: argparse.Namespace) -> int:
     recordings = record(args.specs, args.out, args.data, args.add_model)
     t1 = time.perf_counter()
     noise = Noise(score_sd=args.score_sd, drop=args.drop)
+    if args.export_reviews:
+        return _month_export(args, recordings, p, noise)
+    retrained = record(args.specs, args.out, args.data, [args.retrained]) if args.retrained else None
+    t_re = time.perf_counter()
     month, per_day, replays = run_month(
-        recordings, by=args.camera, days=args.days, clues_per_day=args.clues_per_day, seed=args.seed, p=p, noise=noise
+        recordings,
+        by=args.camera,
+        days=args.days,
+        clues_per_day=args.clues_per_day,
+        seed=args.seed,
+        p=p,
+        noise=noise,
+        retrained=retrained,
+        from_day=args.from_day,
     )
     t2 = time.perf_counter()
     models = ", ".join(recordings[0].cfg.detectors.models) if recordings else "-"
@@ -133,10 +151,62 @@ def _month(args: argparse.Namespace) -> int:
     print(f"\nGating changes ({len(month.changes)}):")
     for day, cam, zone, cat, old, new, n, filed in month.changes:
         print(f"  day {day:2d} {cam} {zone}/{cat}: level {old} -> {new} ({filed}/{n} filed)")
+    if retrained is not None:
+        _month_retrained(args, month)
     print(
-        f"\nrecord {t1 - t0:.0f} s (pipeline once per scenario), simulate {t2 - t1:.0f} s ({replays} replays); "
-        "retrained column: not simulated (see bench/README.md)"
+        f"\nrecord {t1 - t0:.0f} s (pipeline once per scenario)"
+        + (f", retrained {t_re - t1:.0f} s" if retrained is not None else "")
+        + f", simulate {t2 - t_re:.0f} s ({replays} replays)"
+        + ("" if retrained is not None else "; retrained columns: with --retrained MODEL (see bench/README.md)")
     )
+    return 0
+
+
+def _month_retrained(args: argparse.Namespace, month: Month) -> None:
+    from xuncha.bench.month import table4, weeks
+
+    print(f"\nRetrained model {args.retrained} from day {args.from_day} (before it, today's model in all four):\n")
+    print(table4(weeks(month.days)))
+    print(f"\nFrom day {args.from_day} only:\n")
+    print(table4(weeks(month.days, first=args.from_day)[-1:]))
+    (w,) = weeks(month.days, first=args.from_day)[-1:]
+    print(
+        "\ndays {}: 立案率 today {:.3f}, gated {:.3f}, retrained {:.3f}, gated+retrained {:.3f}; recall today {:.3f}, "
+        "gated {:.3f}, retrained {:.3f}, gated+retrained {:.3f}".format(
+            w.label,
+            *(c.rate or 0 for c in (w.today, w.gated, w.retrained, w.both)),
+            *(c.recall or 0 for c in (w.today, w.gated, w.retrained, w.both)),
+        )
+    )
+    print(f"\nGating changes of gated+retrained from day {args.from_day} ({len(month.changes_both)}):")
+    for day, cam, zone, cat, old, new, n, filed in month.changes_both:
+        print(f"  day {day:2d} {cam} {zone}/{cat}: level {old} -> {new} ({filed}/{n} filed)")
+
+
+def _month_export(args: argparse.Namespace, recordings: list[Recording], p: GatingSettings, noise: Noise) -> int:
+    from collections import Counter
+
+    from xuncha.bench.month_export import distinct, today_clues, write_month_export
+
+    seen = today_clues(
+        recordings,
+        by=args.camera,
+        days=args.export_days,
+        clues_per_day=args.clues_per_day,
+        seed=args.seed,
+        p=p,
+        noise=noise,
+    )
+    kept = distinct(seen)
+    done = write_month_export(recordings, kept, args.export_reviews)
+    print(
+        f"days 1-{args.export_days}, today's system: {len(seen)} clues reviewed "
+        f"({', '.join(f'{k} {n}' for k, n in sorted(Counter(s.outcome for s in seen).items()))}); "
+        f"exported {len(kept)} distinct ({done.filed} filed, {done.background} background, {done.skipped} skipped; "
+        f"train {done.images['train']}, val {done.images['val']}) to {args.export_reviews}"
+    )
+    rejected = Counter(s.camera for s in kept if s.outcome != "tp")
+    print("background images per camera: " + ", ".join(f"{c} {n}" for c, n in sorted(rejected.items())))
     return 0
 
 
@@ -189,6 +259,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one simulated camera per scenario (default) or per suite file (its scenarios share the zones)",
     )
     q.add_argument("--window", type=int, default=50, help="gating window in reviews (default 50, as the service)")
+    q.add_argument(
+        "--export-reviews",
+        type=Path,
+        metavar="DIR",
+        help="write today's reviews of days 1..--export-days as a review export (export-dataset's folder) and stop",
+    )
+    q.add_argument("--export-days", type=int, default=14, help="days the export takes (default 14)")
+    q.add_argument(
+        "--retrained",
+        metavar="REF",
+        help="a retrained model (card YAML) in place of the --add-model ones from --from-day: adds the "
+        "retrained and gated+retrained columns",
+    )
+    q.add_argument("--from-day", type=int, default=15, help="first day of the retrained model (default 15)")
     common(q)
     q.set_defaults(func=_month)
 

@@ -7,7 +7,8 @@ rules' values) and *gated* (the camera's gating levels at that moment). Only the
 decisions reach the gating core, as only they would exist; after each episode the camera's groups are
 refreshed as the review service does on a worker's fetch (`xuncha/review/gating_store.refresh`:
 standing decisions since the group's last change, newest first, at most one step per refresh), with
-the real `next_level`.
+the real `next_level`. With a retrained model's replays, from a given day two more systems run on the
+same seeds: retrained, and gated+retrained (`simulate`).
 
 >>> p = GatingSettings(window=4)
 >>> def run(camera, levels, seed):  # a zone with three false clues beside each real one, until raised
@@ -104,13 +105,21 @@ class Day:
     today: Counts = field(default_factory=Counts)
     gated: Counts = field(default_factory=Counts)
     raised: int = 0  # groups above level 0 at the end of the day
+    # With a retrained model from some day on (before it: today's and the gated system themselves).
+    retrained: Counts = field(default_factory=Counts)
+    both: Counts = field(default_factory=Counts)  # gated and retrained
+
+
+Change = tuple[int, str, str, str, int, int, int, int]  # day, camera, zone, category, old, new, n, filed
 
 
 @dataclass
 class Month:
     days: list[Day]
-    changes: list[tuple[int, str, str, str, int, int, int, int]]  # day, camera, zone, category, old, new, n, filed
+    changes: list[Change]
     levels: dict[str, dict[Group, int]]  # camera -> group -> level at the end
+    changes_both: list[Change] = field(default_factory=list)  # the gated+retrained system's, from its first day
+    levels_both: dict[str, dict[Group, int]] = field(default_factory=dict)
 
 
 def adjustments(levels: Levels, p: GatingSettings) -> list[Adjustment]:
@@ -126,30 +135,79 @@ def episode_seed(seed: int, camera: str, day: int, n: int) -> int:
     return random.Random(f"{seed}:{camera}:{day}:{n}").getrandbits(32)
 
 
-def simulate(episodes_per_day: Mapping[str, int], replay: Replay, *, days: int, p: GatingSettings, seed: int) -> Month:
-    """`days` days of every camera's episodes; gating decided from the gated system's reviews."""
-    level: dict[str, dict[Group, int]] = {cam: {} for cam in episodes_per_day}
-    since: dict[str, dict[Group, list[bool]]] = {cam: {} for cam in episodes_per_day}  # oldest first
-    out = Month([], [], level)
+@dataclass
+class _Gating:
+    """One gated system's state, as the review service keeps it: levels, and the standing decisions of
+    each group since its last change (oldest first)."""
+
+    level: dict[str, dict[Group, int]]
+    since: dict[str, dict[Group, list[bool]]]
+
+    def levels(self, cam: str) -> Levels:
+        return tuple(sorted((z, c, lv) for (z, c), lv in self.level[cam].items() if lv > 0))
+
+    def review(self, cam: str, e: Episode, day: int, p: GatingSettings, changes: list[Change]) -> None:
+        """The episode's decisions stored, then the camera's groups refreshed (one step at most each)."""
+        for r in e.clues:
+            self.since[cam].setdefault((r.zone, r.category), []).append(r.filed)
+        for g, decided in sorted(self.since[cam].items()):
+            old = self.level[cam].get(g, 0)
+            change = next_level(old, decided[::-1][: p.window], p)
+            if change is not None:
+                self.level[cam][g], self.since[cam][g] = change.new, []
+                changes.append((day, cam, *g, change.old, change.new, change.reviewed, change.accepted))
+
+    def copy(self) -> _Gating:
+        return _Gating(
+            {c: dict(g) for c, g in self.level.items()},
+            {c: {k: list(v) for k, v in g.items()} for c, g in self.since.items()},
+        )
+
+
+def simulate(
+    episodes_per_day: Mapping[str, int],
+    replay: Replay,
+    *,
+    days: int,
+    p: GatingSettings,
+    seed: int,
+    retrained: Replay | None = None,
+    from_day: int = 1,
+) -> Month:
+    """`days` days of every camera's episodes; gating decided from the gated system's reviews.
+
+    With `retrained` (the replays of a retrained model), from `from_day` on two more systems run on the
+    same seeds: *retrained* (no gating) and *gated+retrained*, whose gating starts from the gated
+    system's state that morning (promoting a model keeps the zones' levels) and then follows its own
+    reviews. Before `from_day` they are today's and the gated system."""
+    gated = _Gating({cam: {} for cam in episodes_per_day}, {cam: {} for cam in episodes_per_day})
+    both: _Gating | None = None
+    out = Month([], [], gated.level)
     for d in range(1, days + 1):
         day = Day(d)
+        if retrained is not None and d == from_day:
+            both = gated.copy()
+            out.levels_both = both.level
         for cam in sorted(episodes_per_day):
             for n in range(episodes_per_day[cam]):
                 s = episode_seed(seed, cam, d, n)
-                now: Levels = tuple(sorted((z, c, lv) for (z, c), lv in level[cam].items() if lv > 0))
+                now = gated.levels(cam)
                 today = replay(cam, (), s)
-                gated = replay(cam, now, s) if now else today
+                g = replay(cam, now, s) if now else today
                 day.today.add(today)
-                day.gated.add(gated)
-                for r in gated.clues:
-                    since[cam].setdefault((r.zone, r.category), []).append(r.filed)
-                for g, decided in sorted(since[cam].items()):
-                    old = level[cam].get(g, 0)
-                    change = next_level(old, decided[::-1][: p.window], p)
-                    if change is not None:
-                        level[cam][g], since[cam][g] = change.new, []
-                        out.changes.append((d, cam, *g, change.old, change.new, change.reviewed, change.accepted))
-        day.raised = sum(lv > 0 for groups in level.values() for lv in groups.values())
+                day.gated.add(g)
+                gated.review(cam, g, d, p, out.changes)
+                if both is None or retrained is None:
+                    day.retrained.add(today)
+                    day.both.add(g)
+                    continue
+                new = retrained(cam, (), s)
+                now_both = both.levels(cam)
+                b = retrained(cam, now_both, s) if now_both else new
+                day.retrained.add(new)
+                day.both.add(b)
+                both.review(cam, b, d, p, out.changes_both)
+        day.raised = sum(lv > 0 for groups in gated.level.values() for lv in groups.values())
         out.days.append(day)
     return out
 
@@ -161,23 +219,28 @@ class Week:
     today: Counts
     gated: Counts
     raised: int
+    retrained: Counts = field(default_factory=Counts)
+    both: Counts = field(default_factory=Counts)
 
 
-def weeks(days: Sequence[Day], length: int = 7) -> list[Week]:
-    """Days pooled per week (the last one may be shorter), then the whole run."""
+def weeks(days: Sequence[Day], length: int = 7, first: int = 1) -> list[Week]:
+    """Days pooled per week from day `first` (the last week may be shorter), then the whole run from it."""
+    days = [d for d in days if d.day >= first]
     out = []
     for i in range(0, len(days), length):
         chunk = days[i : i + length]
         out.append(_pool(f"{chunk[0].day}-{chunk[-1].day}", chunk))
-    return [*out, _pool("all", days)] if days else []
+    return [*out, _pool("all" if first == 1 else f"{first}-{days[-1].day}", days)] if days else []
 
 
 def _pool(label: str, days: Sequence[Day]) -> Week:
-    today, gated = Counts(), Counts()
+    w = Week(label, len(days), Counts(), Counts(), days[-1].raised)
     for d in days:
-        today += d.today
-        gated += d.gated
-    return Week(label, len(days), today, gated, days[-1].raised)
+        w.today += d.today
+        w.gated += d.gated
+        w.retrained += d.retrained
+        w.both += d.both
+    return w
 
 
 def _f(v: float | None) -> str:
@@ -197,4 +260,34 @@ def table(ws: Sequence[Week]) -> str:
             f"| {w.label} | {_f(t.rate)} | {_f(g.rate)} | {_f(t.recall)} | {_f(g.recall)} "
             f"| {t.clues / w.days:.1f} | {g.clues / w.days:.1f} | {t.filed} | {g.filed} | {w.raised} |"
         )
+    return "\n".join(lines)
+
+
+SYSTEMS = (("today", "today"), ("gated", "gated"), ("retrained", "retrained"), ("both", "gated+retrained"))
+
+
+def table4(ws: Sequence[Week]) -> str:
+    """Markdown: per week, each of the four systems' 立案率, recall, clues per day and rejected clues."""
+    names = [label for _, label in SYSTEMS]
+    head = (
+        "| days | "
+        + " | ".join(f"立案率 {n}" for n in names)
+        + " | "
+        + " | ".join(f"recall {n}" for n in names)
+        + " | "
+        + " | ".join(f"clues/day {n}" for n in names)
+        + " | "
+        + " | ".join(f"rejected {n}" for n in names)
+        + " |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for w in ws:
+        cs = [getattr(w, attr) for attr, _ in SYSTEMS]
+        cells = [
+            *(_f(c.rate) for c in cs),
+            *(_f(c.recall) for c in cs),
+            *(f"{c.clues / w.days:.1f}" for c in cs),
+            *(str(c.clues - c.filed) for c in cs),
+        ]
+        lines.append(f"| {w.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

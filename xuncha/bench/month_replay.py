@@ -105,13 +105,22 @@ def _replay(
     return opened
 
 
+def decided(
+    rec: Recording, levels: Levels, seed: int, p: GatingSettings, noise: Noise
+) -> tuple[list[Opened], list[str], int]:
+    """One replay of the scenario under `levels`: its clues in opening order, each one's outcome by the
+    ground truth ("tp" is filed; "dup", a second clue of one violation, and "fp" are rejected), and the
+    number of violations found."""
+    opened = sorted(_replay(rec, levels, p, noise, seed), key=lambda o: (o.open_ts, o.box))
+    m = match(to_clues(rec.scenario, opened), rec.truth)  # keeps this order: its sort is stable on the same key
+    return opened, [c.outcome for c in m.clues], len(m.found)
+
+
 def episode(rec: Recording, levels: Levels, seed: int, p: GatingSettings, noise: Noise) -> Episode:
     """One replay of the scenario under `levels`, each clue decided by its ground truth."""
-    opened = sorted(_replay(rec, levels, p, noise, seed), key=lambda o: (o.open_ts, o.box))
-    clues = to_clues(rec.scenario, opened)
-    m = match(clues, rec.truth)  # keeps this (open time, box) order: its sort is stable on the same key
-    reviewed = tuple(Reviewed(o.zone_id, o.category, c.outcome == "tp") for o, c in zip(opened, m.clues, strict=True))
-    return Episode(reviewed, found=len(m.found), violations=len(rec.truth))
+    opened, outcomes, found = decided(rec, levels, seed, p, noise)
+    reviewed = tuple(Reviewed(o.zone_id, o.category, out == "tp") for o, out in zip(opened, outcomes, strict=True))
+    return Episode(reviewed, found=found, violations=len(rec.truth))
 
 
 def cameras(recordings: Sequence[Recording], by: str) -> dict[str, list[Recording]]:
@@ -129,6 +138,12 @@ def camera_episode(recs: Sequence[Recording], levels: Levels, seed: int, p: Gati
     return Episode(tuple(c for e in eps for c in e.clues), sum(e.found for e in eps), sum(e.violations for e in eps))
 
 
+def passes_per_day(cams: dict[str, list[Recording]], clues_per_day: int) -> dict[str, int]:
+    """Each camera's passes over its scenarios a day: ~`clues_per_day` clues at today's levels (a camera
+    whose recording runs opened none, hard negatives only, makes that many passes)."""
+    return {cam: max(1, round(clues_per_day / max(1, sum(len(r.opened) for r in recs)))) for cam, recs in cams.items()}
+
+
 def run_month(
     recordings: Sequence[Recording],
     *,
@@ -138,20 +153,39 @@ def run_month(
     seed: int,
     p: GatingSettings,
     noise: Noise,
+    retrained: Sequence[Recording] | None = None,
+    from_day: int = 1,
 ) -> tuple[Month, dict[str, int], int]:
     """The simulated month; also each camera's episodes per day and the number of scenario replays made.
+    `retrained`: the same scenarios recorded with the retrained model, replayed from `from_day` on.
 
     A camera replays its scenarios often enough to see ~`clues_per_day` clues a day at today's levels
     (a camera whose recording runs opened none, hard negatives only, replays that many times a day)."""
     cams = cameras(recordings, by)
-    per_day = {
-        cam: max(1, round(clues_per_day / max(1, sum(len(r.opened) for r in recs)))) for cam, recs in cams.items()
-    }
+    per_day = passes_per_day(cams, clues_per_day)
     replays = 0
 
-    def replay(camera: str, levels: Levels, s: int) -> Episode:
-        nonlocal replays
-        replays += len(cams[camera])
-        return camera_episode(cams[camera], levels, s, p, noise)
+    new_cams = cameras(retrained, by) if retrained is not None else {}
+    if retrained is not None and [[r.scenario for r in v] for v in new_cams.values()] != [
+        [r.scenario for r in v] for v in cams.values()
+    ]:
+        raise ValueError("the retrained model's recordings are not of the same scenarios")
 
-    return simulate(per_day, replay, days=days, p=p, seed=seed), per_day, replays
+    def replay_with(recs: dict[str, list[Recording]]):
+        def replay(camera: str, levels: Levels, s: int) -> Episode:
+            nonlocal replays
+            replays += len(recs[camera])
+            return camera_episode(recs[camera], levels, s, p, noise)
+
+        return replay
+
+    month = simulate(
+        per_day,
+        replay_with(cams),
+        days=days,
+        p=p,
+        seed=seed,
+        retrained=replay_with(new_cams) if retrained is not None else None,
+        from_day=from_day,
+    )
+    return month, per_day, replays
