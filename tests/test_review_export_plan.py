@@ -92,7 +92,8 @@ def test_classes_are_the_filed_categories_sorted_and_rejected_ones_are_backgroun
     rows = [
         _row(1, category_code="0508"),
         _row(2, category_code="0102"),
-        _row(3, accepted=False, category_code="0201"),  # rejected only: no class
+        # rejected only: no class (an hour after the filed ones, which are not in its picture then)
+        _row(3, accepted=False, category_code="0201", first_seen=datetime(2024, 5, 1, 18, 0, tzinfo=UTC)),
         _row(4, category_code="0508"),
     ]
     assert class_names(rows) == ["0102", "0508"]
@@ -107,6 +108,24 @@ def test_a_box_outside_its_frame_is_a_problem_not_a_crash() -> None:
     items, _ = plan([_row(1, box=(900.0, 10.0, 950.0, 40.0))], TZ)
     assert items[0].box is None and "outside the 720x480 frame" in (items[0].problem or "")
     assert label_text(items[0]) == ""
+
+
+def test_a_filed_clue_in_view_is_labelled_in_a_rejected_clues_image_or_the_image_is_skipped() -> None:
+    """Unlabelled, the filed bag in a rejected clue's frame would teach that a real bag is background: it is
+    labelled when it was in view all through the rejected clue's sightings, and the image skipped when only
+    part of them. Other cameras, and times when nothing filed was in view, keep plain background images."""
+    t = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
+    bag = _row(1, first_seen=t, last_seen=t + timedelta(minutes=30))
+    shadow = _row(2, accepted=False, box=(150.0, 48.0, 200.0, 144.0), first_seen=t + timedelta(minutes=5))
+    later = _row(3, accepted=False, first_seen=t + timedelta(hours=2), last_seen=t + timedelta(hours=3))
+    other = _row(4, accepted=False, camera_id="cam-b", first_seen=t + timedelta(minutes=5))
+    before = _row(5, accepted=False, first_seen=t - timedelta(minutes=20), last_seen=t + timedelta(minutes=1))
+    items = {it.clue.clue_id: it for it in plan([bag, shadow, later, other, before], TZ)[0]}
+    assert items["c002"].problem is None and label_text(items["c002"]) == label_text(items["c001"])
+    assert manifest_record(items["c002"], TZ, "x.jpg", (720, 480), None)["labelled_from"] == ["c001"]
+    assert items["c005"].problem == "filed clue c001 of camera cam-a was in view for part of it: skipped"
+    assert [label_text(items[c]) for c in ("c003", "c004")] == ["", ""]
+    assert [items[c].problem for c in ("c001", "c003", "c004")] == [None, None, None]
 
 
 def test_manifest_record_traces_the_decision() -> None:

@@ -91,6 +91,7 @@ def reviewed_rows(seen: Sequence[Seen], pictures: Mapping[tuple[str, float], str
                 decided_at=_at(s, o.open_ts),
                 decision_id=n,
                 first_seen=_at(s, o.first_ts),
+                last_seen=_at(s, o.open_ts),  # seen until at least its opening, the picture's moment
                 box=o.box,
                 frame_size=s.frame_size,
                 picture=pictures[(s.scenario, o.open_ts)],

@@ -93,6 +93,7 @@ def reviewed(session: Session, filters: Filters, tz: ZoneInfo) -> list[Reviewed]
             decided_at=d.decided_at,
             decision_id=d.id,
             first_seen=c.first_seen,
+            last_seen=c.last_seen,
             box=tuple(float(v) for v in c.box),  # type: ignore[arg-type]
             frame_size=(c.frame_w, c.frame_h),
             picture=_picture(c.evidence or {}),

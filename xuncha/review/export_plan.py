@@ -3,6 +3,10 @@
 A filed clue (立案) becomes an image labelled with its box and the class of its filed category (an
 operator's correction, 框选更正 / 分类更正, replaces either, and the manifest keeps both); a rejected
 clue (不立案) becomes a background image (empty label file) whose box is a hard negative in the manifest.
+A filed clue of the same camera in view all through the rejected clue's sightings is labelled in its
+image (the object stays at its box: that is what made it a clue); one in view for part of them only may
+or may not be in the picture, so that image is skipped. Unlabelled, a real bag in a background image
+would teach a model that it is background.
 The split is a hash of camera id + local day of the sighting, never random: frames of one camera on
 one day are near-duplicates, and one side each keeps them from leaking into val.
 
@@ -17,6 +21,7 @@ True
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -58,6 +63,12 @@ class Reviewed:
     # one, else the scene picture with its zone, box and label drawn; None without evidence.
     picture: str | None
     correction: Corrected | None = None
+    last_seen: datetime | None = None  # the clue's last sighting (None: only first_seen is known)
+
+    @property
+    def seen(self) -> tuple[datetime, datetime]:
+        """The span the object was in view, first to last sighting."""
+        return self.first_seen, self.last_seen or self.first_seen
 
     @property
     def label_category(self) -> str:
@@ -79,6 +90,8 @@ class Item:
     cls: int | None
     box: tuple[float, float, float, float] | None  # normalised centre-x, centre-y, width, height
     problem: str | None = None  # why the clue cannot be exported (a box outside its frame)
+    # A rejected clue's image: the filed clues in view all the while, (clue id, class, normalised box).
+    also: tuple[tuple[str, int, tuple[float, float, float, float]], ...] = ()
 
 
 def since_start(day: date, tz: ZoneInfo) -> datetime:
@@ -131,6 +144,10 @@ def plan(rows: Iterable[Reviewed], tz: ZoneInfo, val_fraction: float = VAL_FRACT
     """Every reviewed clue placed: split by camera + local day of its first sighting, class by category."""
     clues = standing(rows)
     names = class_names(clues)
+    by_camera: dict[str, list[Reviewed]] = defaultdict(list)
+    for c in clues:
+        if c.accepted:
+            by_camera[c.camera_id].append(c)
     index = {code: i for i, code in enumerate(names)}
     items = []
     for r in clues:
@@ -138,16 +155,33 @@ def plan(rows: Iterable[Reviewed], tz: ZoneInfo, val_fraction: float = VAL_FRACT
             box, problem = yolo_box(r.label_box, r.frame_size), None
         except ValueError as e:
             box, problem = None, str(e)
+        also: list[tuple[str, int, tuple[float, float, float, float]]] = []
+        if problem is None and not r.accepted:
+            for f in _filed_in_view(r, by_camera[r.camera_id]):
+                if not (f.seen[0] <= r.seen[0] and r.seen[1] <= f.seen[1]):
+                    problem = f"filed clue {f.clue_id} of camera {r.camera_id} was in view for part of it: skipped"
+                    break
+                try:
+                    also.append((f.clue_id, index[f.label_category], yolo_box(f.label_box, f.frame_size)))
+                except ValueError:
+                    continue  # a filed box outside its frame: it is not in this picture either
         split = split_of(r.camera_id, r.first_seen.astimezone(tz).date(), val_fraction)
-        items.append(Item(r, split, index[r.label_category] if r.accepted else None, box, problem))
+        cls = index[r.label_category] if r.accepted else None
+        items.append(Item(r, split, cls, box, problem, () if problem else tuple(also)))
     return items, names
 
 
+def _filed_in_view(rejected: Reviewed, filed: Sequence[Reviewed]) -> list[Reviewed]:
+    """The camera's `filed` clues whose sightings overlap the rejected clue's in time."""
+    start, end = rejected.seen
+    return [c for c in filed if c.seen[0] <= end and start <= c.seen[1]]
+
+
 def label_text(item: Item) -> str:
-    """The YOLO label file: one line for a filed clue, empty for a background image."""
-    if item.cls is None or item.box is None:
-        return ""
-    return f"{item.cls} " + " ".join(f"{v:.6f}" for v in item.box) + "\n"
+    """The YOLO label file: one line for a filed clue; for a rejected one, a line per filed clue in view."""
+    lines = [(item.cls, item.box)] if item.cls is not None and item.box is not None else []
+    lines += [(cls, box) for _id, cls, box in item.also]
+    return "".join(f"{cls} " + " ".join(f"{v:.6f}" for v in box) + "\n" for cls, box in lines)
 
 
 def manifest_record(
@@ -173,6 +207,7 @@ def manifest_record(
         "box": box_px if c.accepted else None,
         "hard_negative": None if c.accepted else box_px,
         "box_norm": list(item.box) if item.box else None,
+        "labelled_from": [clue_id for clue_id, _cls, _box in item.also],  # filed clues in view (rejected clues)
         "skipped": skipped,
         "correction": _correction_record(c, tz),
     }
