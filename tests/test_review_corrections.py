@@ -72,7 +72,7 @@ def _row(correction: Corrected | None, accepted: bool = True, filed_as: str = "0
         first_seen=datetime(2024, 5, 1, 17, 0, tzinfo=UTC),
         box=(72.0, 48.0, 144.0, 144.0),
         frame_size=(720, 480),
-        scene="2024-05-02/c001/scene.jpg",
+        picture="2024-05-02/c001/scene.jpg",
         correction=correction,
     )
 
