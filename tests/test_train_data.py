@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import shared_file
 
-from xuncha.train.cctv import DARK_GROUND_RATIO, recolour_dark
+from xuncha.train.composite import DARK_GROUND_RATIO, recolour_dark
 from xuncha.train.composite import CutoutLibrary
 from xuncha.train.prepare import DatasetError, prepare
 from xuncha.train.split import SPLITS, STREET_TRASHBAGS_SPLIT, load_split, source_photo, split_photos, write_split

@@ -226,6 +226,10 @@ class Confirmer:
         """The open violations with the seq their next event takes: what `adopt` needs to continue them."""
         return [(self._violation(t), t.seq) for t in self._tracks if t.id is not None]
 
+    def places(self) -> list[tuple[str, BoxXYXY]]:
+        """Zone and box of every track, pending or open: where an object is expected in the next sample."""
+        return [(t.zone_id, t.box) for t in self._tracks]
+
     def set_fixtures(self, fixtures: Sequence[Fixture]) -> None:
         """Replace the fixtures; an open violation on a new fixture gets no more sightings and closes."""
         self._fixtures = tuple(fixtures)

@@ -78,7 +78,7 @@ def samples(
         chain.stationary = _Timed(chain.stationary, stationary_ms)  # type: ignore[assignment]
     for frame in source.frames():
         dets = [d for det in detectors for d in det.detect([frame.image])[0]]
-        sensed = chain.sense(frame, dets)
+        sensed = chain.sense(frame, dets, look=[d for d in detectors if d.second_look])
         assert sensed is not None  # no view guard here
         yield Sample(frame.ts, frame.size, sensed.candidates, sensed.detections)
 

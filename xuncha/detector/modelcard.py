@@ -44,6 +44,11 @@ class ModelCard(BaseModel):
     metrics: dict[str, float] = Field(
         default_factory=dict, description="Accuracy measured on held-out data when the model was made"
     )
+    second_look: bool = Field(
+        False,
+        description="Also run on crops around stationary objects it did not name (pipeline/look.py): for a "
+        "model trained on CCTV-size objects that a wide frame shrinks below its grid",
+    )
     command: str | None = Field(None, description="The exact command that reproduces the model file")
     card_path: Path | None = Field(None, exclude=True, description="Where this card was read from")
 

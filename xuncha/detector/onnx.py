@@ -114,6 +114,7 @@ class OnnxDetector:
                 "the file changed or the card names the wrong file"
             )
         self.name = card.name if card is not None else path.stem
+        self.second_look = card.second_look if card is not None else False
         # A card's measured threshold (best F1 on validation) is what its scene rules use: the floor
         # must not cut below it, whatever the worker-wide `detectors.conf` says.
         threshold = card.metrics.get("threshold") if card is not None else None

@@ -1,6 +1,7 @@
 """One camera's chain of stages, the same in the worker and in the benchmarks.
 
-A sample goes stationary model → view guard → zone matching (with the text stage) → confirmation:
+A sample goes stationary model → view guard → zone matching (with the text stage and the second look
+of `look.py`) → confirmation:
 `sense` turns a frame and its detector boxes into the sample's zone candidates (None while the view
 guard pauses the camera), `confirm` turns them into clue transitions. The stages with memory live
 here, per camera; detection (batched across cameras) and everything that does I/O with the results
@@ -10,19 +11,21 @@ benchmark measure exactly what the worker does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
-from xuncha.categorize import Candidate
+from xuncha.categorize import Candidate, is_generic
 from xuncha.config.worker import CameraConfig, FixtureSetting
 from xuncha.confirm import Confirmer, ConfirmParams, Fixture, Transition
+from xuncha.detector.onnx import OnnxDetector
 from xuncha.detector.stationary import LABEL as STATIONARY_LABEL
 from xuncha.detector.stationary import StationaryObjectModel, StationaryParams
+from xuncha.pipeline.look import LookParams, placed, regions
 from xuncha.taxonomy import Taxonomy
 from xuncha.text.ocr import text_reference
 from xuncha.text.stage import Ocr, TextParams, TextStage
-from xuncha.types import Detection, Frame
+from xuncha.types import Detection, Frame, same_place
 from xuncha.view.guard import ViewGuard
 from xuncha.zones.gating import Adjustment, gated_zones
 from xuncha.zones.match import ZoneMatcher
@@ -73,6 +76,8 @@ class CameraPipeline:
     text: TextStage | None = None  # zones with a text rule
     frame_size: tuple[int, int] = (0, 0)
     fixtures: list[FixtureSetting] = field(default_factory=list)  # from the config and the review service
+    look_params: LookParams = field(default_factory=LookParams)
+    looks: int = 0  # crops the second look has run, for the benchmarks' cost figures
 
     @classmethod
     def build(
@@ -113,10 +118,15 @@ class CameraPipeline:
         return True
 
     def sense(
-        self, frame: Frame, detections: list[Detection], seen: Callable[[Frame], None] | None = None
+        self,
+        frame: Frame,
+        detections: list[Detection],
+        seen: Callable[[Frame], None] | None = None,
+        look: Sequence[OnnxDetector] = (),
     ) -> Sensed | None:
         """The sample's zone candidates; None while the view guard pauses the camera (zones paused, open
-        clues wait). `seen` is called with each frame the guard lets through, before the zones."""
+        clues wait). `seen` is called with each frame the guard lets through, before the zones. `look`:
+        the detectors that look again at crops around the zones' stationary objects (`look.py`)."""
         dets = list(detections)
         if self.stationary is not None:  # fed every frame, paused or not: its background must keep up
             dets += self.stationary.update(frame.image, frame.ts)
@@ -133,7 +143,36 @@ class CameraPipeline:
         if self.text is not None:
             dets += self.text.update(frame.image, frame.ts)
         when = datetime.fromtimestamp(frame.ts, self.tz)
-        return Sensed(when, dets, self.matcher.match(dets, when))
+        candidates = self.matcher.match(dets, when)
+        looked = self._second_look(frame, candidates, look)
+        if looked:
+            dets += looked
+            candidates = self.matcher.match(dets, when)
+        return Sensed(when, dets, candidates)
+
+    def _second_look(self, frame: Frame, candidates: list[Candidate], look: Sequence[OnnxDetector]) -> list[Detection]:
+        """What each look model finds on crops around the zones' stationary objects that no named object
+        won and around the tracks' places where it has no box, in zones with a rule for one of its labels."""
+        out: list[Detection] = []
+        for det in look:
+            labels = frozenset(det.labels)
+            zones = {
+                z.id for z in self.in_force.zones.zones if any(not labels.isdisjoint(r.labels) for r in z.all_rules)
+            }
+            named = [c.detection.box for c in candidates if c.detection.label in labels]
+            places = [
+                *(c.detection.box for c in candidates if c.zone_id in zones and is_generic(c.detection.label)),
+                *(box for zone_id, box in self.confirmer.places() if zone_id in zones),
+            ]
+            unnamed = [b for b in places if not any(same_place(b, n) for n in named)]
+            chosen = regions(unnamed, frame.size, self.look_params)
+            if not chosen:
+                continue
+            self.looks += len(chosen)
+            crops = [frame.image[y1:y2, x1:x2] for _, (x1, y1, x2, y2) in chosen]
+            for (place, region), found in zip(chosen, det.detect(crops), strict=True):
+                out += placed(found, place, region)
+        return out
 
     def confirm(self, frame: Frame, sensed: Sensed) -> list[Transition]:
         return self.confirmer.step(frame.ts, sensed.candidates, ref=frame)

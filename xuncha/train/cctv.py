@@ -28,7 +28,14 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from xuncha.train.composite import BackgroundClip, CutoutLibrary, compose_frame, make_sprite, visible_box
+from xuncha.train.composite import (
+    BackgroundClip,
+    CutoutLibrary,
+    compose_frame,
+    make_sprite,
+    recolour_dark,
+    visible_box,
+)
 from xuncha.train.suite import Background, ObjectSpec, Placement, ScenarioSpec, SizeRef
 from xuncha.yamlfile import ConfigError
 
@@ -104,20 +111,6 @@ def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = np.clip(out, 0, 255).astype(np.uint8)
     ok, enc = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 85))])
     return cv2.imdecode(enc, cv2.IMREAD_COLOR) if ok else out
-
-
-# Dark bag tones as BGR gains around grey: black/grey, dark green, dark blue, dark brown.
-DARK_TINTS = ((1.0, 1.0, 1.0), (0.85, 1.15, 0.95), (1.2, 1.0, 0.85), (0.8, 0.95, 1.2))
-DARK_GROUND_RATIO = (0.35, 0.9)  # bag brightness / ground brightness (the real bag: 0.4-0.9)
-
-
-def recolour_dark(bgr: np.ndarray, ground: float, rng: np.random.Generator) -> np.ndarray:
-    """A bag recoloured to a dark plastic tone, keeping its folds (shading) at reduced contrast."""
-    grey = bgr.mean(axis=2, keepdims=True)
-    shading = np.clip(grey / max(float(grey.mean()), 1.0), 0.2, 2.5) ** float(rng.uniform(0.5, 0.9))
-    level = ground * float(rng.uniform(*DARK_GROUND_RATIO))
-    tint = np.array(DARK_TINTS[int(rng.integers(len(DARK_TINTS)))], np.float32)
-    return np.clip(level * shading * tint, 0, 255).astype(np.float32)
 
 
 def negatives(camera: str, footage_dir: Path, count: int, seed: int) -> Iterator[Scene]:

@@ -203,6 +203,20 @@ def _height_px(bg: Background, y: float, frame_h: int) -> float:
     return (bg.far.height + f * (bg.near.height - bg.far.height)) * frame_h
 
 
+# Dark bag tones as BGR gains around grey: black/grey, dark green, dark blue, dark brown.
+DARK_TINTS = ((1.0, 1.0, 1.0), (0.85, 1.15, 0.95), (1.2, 1.0, 0.85), (0.8, 0.95, 1.2))
+DARK_GROUND_RATIO = (0.35, 0.9)  # bag brightness / ground brightness (the real bag: 0.4-0.9)
+
+
+def recolour_dark(bgr: np.ndarray, ground: float, rng: np.random.Generator) -> np.ndarray:
+    """A bag recoloured to a dark plastic tone, keeping its folds (shading) at reduced contrast."""
+    grey = bgr.mean(axis=2, keepdims=True)
+    shading = np.clip(grey / max(float(grey.mean()), 1.0), 0.2, 2.5) ** float(rng.uniform(0.5, 0.9))
+    level = ground * float(rng.uniform(*DARK_GROUND_RATIO))
+    tint = np.array(DARK_TINTS[int(rng.integers(len(DARK_TINTS)))], np.float32)
+    return np.clip(level * shading * tint, 0, 255).astype(np.float32)
+
+
 def make_sprite(cut: Cutout, o: ObjectSpec, bg: Background, clip: BackgroundClip, placement: Placement) -> Sprite:
     w_frame, h_frame = clip.size
     h = max(6, round(_height_px(bg, o.at[1], h_frame) * o.scale))
@@ -312,6 +326,8 @@ def compose(
             i, (0, 0, 0, 0), o.appear_s, end, tuple(o.gaps), zone, category, violation, f"{ref}: {reason}"
         )
         s = make_sprite(cut, o, bg, clip, placement)
+        if o.dark:
+            s.bgr = recolour_dark(s.bgr, float(clip.median_grey[s.region].mean()), rng)
         s.placement = replace(placement, box=visible_box(s.alpha, s.region))
         sprites.append(s)
     shake = _shake_path(rng, n, scenario.shake_px)

@@ -84,6 +84,7 @@ class ObjectSpec(_Spec):
         "zone's first rule (a bag in a zone with the exposed_garbage scene: 0102)",
     )
     shadow: bool = True
+    dark: bool = Field(False, description="Recolour the cut-out to a dark bag tone (as xuncha train's composites)")
     cutout: str | None = Field(None, description="'<label file stem>#<line>'; empty = chosen by the seed")
 
     @model_validator(mode="after")
