@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from conftest import shared_file
 
-from xuncha.train.composite import DARK_GROUND_RATIO, recolour_dark
-from xuncha.train.composite import CutoutLibrary
+from xuncha.train.composite import DARK_GROUND_RATIO, CutoutLibrary, recolour_dark
 from xuncha.train.prepare import DatasetError, prepare
 from xuncha.train.split import SPLITS, STREET_TRASHBAGS_SPLIT, load_split, source_photo, split_photos, write_split
 from xuncha.yamlfile import ConfigError

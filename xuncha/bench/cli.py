@@ -40,16 +40,30 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 
 def _precision(args: argparse.Namespace) -> int:
-    from xuncha.bench.precision import phone_table, report_json, report_table, run_precision, stationary_ms_median
+    from xuncha.bench.precision import (
+        look_rate,
+        phone_table,
+        report_json,
+        report_table,
+        run_precision,
+        stationary_ms_median,
+    )
 
     stationary = {"width": args.stationary_width} if args.stationary_width else None
     results = run_precision(
-        args.specs, args.out, args.data, reuse=args.reuse, stationary=stationary, add_models=args.add_model
+        args.specs,
+        args.out,
+        args.data,
+        reuse=args.reuse,
+        stationary=stationary,
+        add_models=args.add_model,
+        second_look=not args.no_second_look,
     )
     print(report_table(results))
     if any(r.truth.get("violations") and "phone" in r.truth["violations"][0] for r in results):
         print("\nPhone numbers read on the posters found:\n" + phone_table(results))
     print(f"\nstationary model: median {stationary_ms_median(results)} CPU ms per sample")
+    print(f"second look: {look_rate(results)}")
     path = args.json or args.out / "precision.json"
     path.write_text(json.dumps(report_json(results), indent=1, ensure_ascii=False))
     print(f"\n{len(results)} scenarios; JSON: {path}")
@@ -232,6 +246,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument(
         "--add-model", action="append", default=[], metavar="REF", help="add a detector (card or .onnx) to every run"
     )
+    q.add_argument("--no-second-look", action="store_true", help="turn the cards' second look off (pipeline/look.py)")
     common(q)
     q.set_defaults(func=_precision)
 

@@ -88,8 +88,10 @@ def run_systems(
     taxonomy: Taxonomy,
     detectors: Sequence[OnnxDetector],
     stationary_ms: list[float] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> dict[str, list[Opened]]:
-    """Opened clues of each system on the config's (single) camera."""
+    """Opened clues of each system on the config's (single) camera; `counts` gets the samples and the
+    second look's crops."""
     (cam,) = [c for c in cfg.cameras if c.enabled]
 
     def dwell(zone: str, category: str) -> float:
@@ -106,7 +108,11 @@ def run_systems(
     chain = pipeline(cfg, cam, taxonomy, read)
     systems = [XunchaConfirm(chain.confirmer), TrackerDwell(dwell), Naive()]
     opened: dict[str, list[Opened]] = {s.name: [] for s in systems}
+    n = 0
     for s in samples(cam, chain, detectors, stationary_ms):
+        n += 1
         for system in systems:
             opened[system.name].extend(system.step(s.ts, s.candidates))
+    if counts is not None:
+        counts.update(samples=n, looks=chain.looks)
     return opened

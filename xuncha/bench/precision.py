@@ -45,6 +45,7 @@ class ScenarioResult:
     seconds: float
     truth: dict  # the scenario's truth document
     stationary_ms: list[float]
+    counts: dict[str, int]  # samples, looks (crops of the second look)
 
 
 def truth_violations(doc: dict) -> list[TruthViolation]:
@@ -67,11 +68,13 @@ def run_precision(
     reuse: bool = False,
     stationary: dict[str, float] | None = None,
     add_models: Sequence[str] = (),
+    second_look: bool = True,
 ) -> list[ScenarioResult]:
     """Every scenario of every suite file: compose (or reuse), run the three systems, match.
 
     `stationary` overrides the stationary model's parameters and `add_models` adds detectors to
-    every scenario's worker config (the same candidates then reach all three systems).
+    every scenario's worker config (the same candidates then reach all three systems);
+    `second_look` False turns the cards' second look off (to measure what it adds).
     """
     taxonomy = load_taxonomy(None)
     detectors: dict[tuple, list] = {}
@@ -85,12 +88,15 @@ def run_precision(
             key = (tuple(cfg.detectors.models), cfg.detectors.conf, cfg.detectors.threads)
             if key not in detectors:
                 detectors[key] = load_detectors(cfg)
+                for d in detectors[key]:
+                    d.second_look = d.second_look and second_look
             ms: list[float] = []
-            opened = run_systems(cfg, tax, detectors[key], ms)
+            counts: dict[str, int] = {}
+            opened = run_systems(cfg, tax, detectors[key], ms, counts)
             truth = truth_violations(doc)
             matches = {name: match(to_clues(sc_id, opened[name]), truth) for name in SYSTEMS}
             r = ScenarioResult(
-                sc_id, spec.stem, clip, scene, kind, len(truth), matches, time.perf_counter() - t, doc, ms
+                sc_id, spec.stem, clip, scene, kind, len(truth), matches, time.perf_counter() - t, doc, ms, counts
             )
             results.append(r)
             log.info(
@@ -196,6 +202,13 @@ def grouped(results: Sequence[ScenarioResult]) -> list[tuple[str, str, Metrics]]
     return [(g, s, metrics(r.matches[s] for r in rs)) for g, rs in groups.items() for s in SYSTEMS]
 
 
+def look_rate(results: Sequence[ScenarioResult]) -> str:
+    """The second look's cost: crops run, per sample."""
+    looks = sum(r.counts.get("looks", 0) for r in results)
+    n = sum(r.counts.get("samples", 0) for r in results)
+    return f"{looks} crops in {n} samples ({looks / max(n, 1):.2f} per sample)"
+
+
 def stationary_ms_median(results: Sequence[ScenarioResult]) -> float | None:
     ms = [v for r in results for v in r.stationary_ms]
     return round(statistics.median(ms), 2) if ms else None
@@ -205,6 +218,7 @@ def report_json(results: Sequence[ScenarioResult]) -> dict:
     return {
         "systems": list(SYSTEMS),
         "stationary_ms_median": stationary_ms_median(results),
+        "second_look": look_rate(results),
         "groups": [{"group": g, "system": s, **m.as_dict()} for g, s, m in grouped(results)],
         "phone_numbers": phone_rows(results),
         "scenarios": [
