@@ -226,9 +226,9 @@ class Confirmer:
         """The open violations with the seq their next event takes: what `adopt` needs to continue them."""
         return [(self._violation(t), t.seq) for t in self._tracks if t.id is not None]
 
-    def places(self) -> list[tuple[str, BoxXYXY]]:
-        """Zone and box of every track, pending or open: where an object is expected in the next sample."""
-        return [(t.zone_id, t.box) for t in self._tracks]
+    def places(self) -> list[tuple[str, str, BoxXYXY]]:
+        """Zone, category and box of every track, pending or open: where an object is expected next."""
+        return [(t.zone_id, t.category, t.box) for t in self._tracks]
 
     def set_fixtures(self, fixtures: Sequence[Fixture]) -> None:
         """Replace the fixtures; an open violation on a new fixture gets no more sightings and closes."""

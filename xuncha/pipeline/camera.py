@@ -152,17 +152,23 @@ class CameraPipeline:
 
     def _second_look(self, frame: Frame, candidates: list[Candidate], look: Sequence[OnnxDetector]) -> list[Detection]:
         """What each look model finds on crops around the zones' stationary objects that no named object
-        won and around the tracks' places where it has no box, in zones with a rule for one of its labels."""
+        won, and around the places of tracks of its categories (or of stationary objects) where it has no
+        box this sample, in zones with a rule for one of its labels."""
         out: list[Detection] = []
         for det in look:
             labels = frozenset(det.labels)
-            zones = {
-                z.id for z in self.in_force.zones.zones if any(not labels.isdisjoint(r.labels) for r in z.all_rules)
+            # per zone, the categories of its rules for the model's labels or for stationary objects
+            wanted = {
+                z.id: {
+                    r.category for r in z.all_rules if not labels.isdisjoint(r.labels) or STATIONARY_LABEL in r.labels
+                }
+                for z in self.in_force.zones.zones
+                if any(not labels.isdisjoint(r.labels) for r in z.all_rules)
             }
             named = [c.detection.box for c in candidates if c.detection.label in labels]
             places = [
-                *(c.detection.box for c in candidates if c.zone_id in zones and is_generic(c.detection.label)),
-                *(box for zone_id, box in self.confirmer.places() if zone_id in zones),
+                *(c.detection.box for c in candidates if c.zone_id in wanted and is_generic(c.detection.label)),
+                *(box for zone_id, cat, box in self.confirmer.places() if cat in wanted.get(zone_id, ())),
             ]
             unnamed = [b for b in places if not any(same_place(b, n) for n in named)]
             chosen = regions(unnamed, frame.size, self.look_params)
