@@ -112,3 +112,51 @@ def test_open_clues_move_with_the_camera(url: str) -> None:
     assert b.load_open("cam-02") == []
     b.drop_open("clue-1")
     assert a.load_open("cam-01") == []
+
+
+def test_adding_missing_rows_never_touches_a_row_another_worker_holds(url: str) -> None:
+    """A worker that saw the rows missing (starting together with another) must not reset the row the
+    other one has just created and claimed: the old select-then-merge did, and two workers ran the camera."""
+    from sqlalchemy.orm import Session
+
+    from xuncha.leases import CameraLease, add_missing
+
+    a = LeaseStore(url, "w-a", ttl_s=5)
+    assert a.heartbeat(["cam-x"], 100.0).cameras == {"cam-x"}
+    with Session(a.engine) as s, s.begin():
+        add_missing(s, ["cam-x", "cam-y"])  # what a racing worker does with its stale view
+    with Session(a.engine) as s:
+        row = s.get(CameraLease, "cam-x")
+        assert row is not None and (row.owner, row.expires_at, row.generation) == ("w-a", 105.0, 1)
+        assert s.get(CameraLease, "cam-y") is not None
+    b = LeaseStore(url, "w-b", ttl_s=5)
+    assert "cam-x" not in b.heartbeat(["cam-x", "cam-y"], 101.0).cameras
+
+
+def test_workers_starting_at_once_never_share_a_camera() -> None:
+    """Three workers' first heartbeats on a fresh PostgreSQL schema, released together (as three worker
+    processes started at once): each camera has one owner and no heartbeat fails."""
+    import threading
+
+    for _ in range(5):
+        with pg_schema_url("leases_race") as pg:
+            stores = [LeaseStore(pg, f"w{i}", ttl_s=30) for i in range(3)]
+            barrier = threading.Barrier(len(stores))
+            held: dict[str, frozenset[str]] = {}
+            errors: list[BaseException] = []
+
+            def beat(store: LeaseStore) -> None:
+                barrier.wait()
+                try:
+                    held[store.worker_id] = store.heartbeat(CAMS[:4]).cameras
+                except BaseException as e:  # noqa: BLE001 - reported below
+                    errors.append(e)
+
+            threads = [threading.Thread(target=beat, args=(st,)) for st in stores]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert errors == []
+            owners = [c for cams in held.values() for c in cams]
+            assert len(owners) == len(set(owners)), held

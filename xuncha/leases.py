@@ -24,10 +24,12 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Float, Integer, String, Text, create_engine, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -120,6 +122,21 @@ def fair_share(n_cameras: int, n_workers: int) -> int:
     return math.ceil(n_cameras / max(1, n_workers))
 
 
+def add_missing(s: Session, camera_ids: Sequence[str]) -> None:
+    """Lease rows (no owner) for cameras that have none yet. INSERT ... ON CONFLICT DO NOTHING: workers
+    starting together all see the rows missing, and a select-then-merge would overwrite a row another
+    worker has just created and claimed (owner and generation reset, so two workers held the camera
+    until the next heartbeat; seen when three workers started at once)."""
+    if not camera_ids:
+        return
+    dialect = s.get_bind().dialect.name
+    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(dialect)
+    if insert is None:
+        raise ValueError(f"leases: database {dialect!r} not supported (PostgreSQL or SQLite)")
+    rows = [{"camera_id": c, "owner": None, "expires_at": 0.0, "generation": 0} for c in camera_ids]
+    s.execute(insert(CameraLease).values(rows).on_conflict_do_nothing(index_elements=["camera_id"]))
+
+
 def _create_schema(engine: Engine) -> None:
     """Create the lease tables once, even when several workers start at the same moment."""
     with engine.begin() as conn:
@@ -144,11 +161,7 @@ class LeaseStore:
         wanted = sorted(set(camera_ids))
         with Session(self.engine) as s, s.begin():
             self._beat(s, now)
-            existing = set(s.scalars(select(CameraLease.camera_id).where(CameraLease.camera_id.in_(wanted))))
-            for cid in wanted:
-                if cid not in existing:
-                    s.merge(CameraLease(camera_id=cid, owner=None, expires_at=0.0, generation=0))
-            s.flush()
+            add_missing(s, wanted)
             live = s.scalar(select(func.count()).select_from(WorkerBeat).where(WorkerBeat.expires_at > now))
             share = fair_share(len(wanted), int(live or 1))
             rows = s.scalars(
