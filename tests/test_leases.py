@@ -133,30 +133,35 @@ def test_adding_missing_rows_never_touches_a_row_another_worker_holds(url: str) 
     assert "cam-x" not in b.heartbeat(["cam-x", "cam-y"], 101.0).cameras
 
 
+def _first_heartbeats_together(url: str, n: int) -> tuple[dict[str, frozenset[str]], list[BaseException]]:
+    import threading
+
+    stores = [LeaseStore(url, f"w{i}", ttl_s=30) for i in range(n)]
+    barrier = threading.Barrier(n)
+    held: dict[str, frozenset[str]] = {}
+    errors: list[BaseException] = []
+
+    def beat(store: LeaseStore) -> None:
+        barrier.wait()
+        try:
+            held[store.worker_id] = store.heartbeat(CAMS[:4]).cameras
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=beat, args=(st,)) for st in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return held, errors
+
+
 def test_workers_starting_at_once_never_share_a_camera() -> None:
     """Three workers' first heartbeats on a fresh PostgreSQL schema, released together (as three worker
     processes started at once): each camera has one owner and no heartbeat fails."""
-    import threading
-
     for _ in range(5):
         with pg_schema_url("leases_race") as pg:
-            stores = [LeaseStore(pg, f"w{i}", ttl_s=30) for i in range(3)]
-            barrier = threading.Barrier(len(stores))
-            held: dict[str, frozenset[str]] = {}
-            errors: list[BaseException] = []
-
-            def beat(store: LeaseStore) -> None:
-                barrier.wait()
-                try:
-                    held[store.worker_id] = store.heartbeat(CAMS[:4]).cameras
-                except BaseException as e:  # noqa: BLE001 - reported below
-                    errors.append(e)
-
-            threads = [threading.Thread(target=beat, args=(st,)) for st in stores]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(30)
-            assert errors == []
-            owners = [c for cams in held.values() for c in cams]
-            assert len(owners) == len(set(owners)), held
+            held, errors = _first_heartbeats_together(pg, 3)
+        assert errors == []
+        owners = [c for cams in held.values() for c in cams]
+        assert len(owners) == len(set(owners)), held

@@ -68,9 +68,11 @@ def samples(
     chain: CameraPipeline,
     detectors: Sequence[OnnxDetector],
     stationary_ms: list[float] | None = None,
+    look: Sequence[OnnxDetector] = (),
 ) -> Iterator[Sample]:
     """Per sampled frame of a file camera: its zone candidates, exactly as the worker computes them
-    (`stationary_ms` collects the stationary model's CPU milliseconds per sample)."""
+    (`stationary_ms` collects the stationary model's CPU milliseconds per sample; `look`: the models
+    of the second look)."""
     if cam.start_time is None:
         raise ValueError(f"camera {cam.id}: the bench needs start_time so that clue times map to video time")
     source = FileSource(cam.id, cam.source, cam.sample_interval_s, cam.start_time.timestamp())
@@ -78,7 +80,7 @@ def samples(
         chain.stationary = _Timed(chain.stationary, stationary_ms)  # type: ignore[assignment]
     for frame in source.frames():
         dets = [d for det in detectors for d in det.detect([frame.image])[0]]
-        sensed = chain.sense(frame, dets, look=[d for d in detectors if d.second_look])
+        sensed = chain.sense(frame, dets, look=look)
         assert sensed is not None  # no view guard here
         yield Sample(frame.ts, frame.size, sensed.candidates, sensed.detections)
 
@@ -109,7 +111,8 @@ def run_systems(
     systems = [XunchaConfirm(chain.confirmer), TrackerDwell(dwell), Naive()]
     opened: dict[str, list[Opened]] = {s.name: [] for s in systems}
     n = 0
-    for s in samples(cam, chain, detectors, stationary_ms):
+    look = [d for d in detectors if d.second_look] if cfg.detectors.second_look else []
+    for s in samples(cam, chain, detectors, stationary_ms, look):
         n += 1
         for system in systems:
             opened[system.name].extend(system.step(s.ts, s.candidates))

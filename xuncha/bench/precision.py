@@ -85,11 +85,11 @@ def run_precision(
             doc, cfg, tax = load_scenario(
                 sc_id, compose_it, out_dir, reuse=reuse, stationary=stationary, add_models=add_models
             )
+            if not second_look:
+                cfg = cfg.model_copy(update={"detectors": cfg.detectors.model_copy(update={"second_look": False})})
             key = (tuple(cfg.detectors.models), cfg.detectors.conf, cfg.detectors.threads)
             if key not in detectors:
                 detectors[key] = load_detectors(cfg)
-                for d in detectors[key]:
-                    d.second_look = d.second_look and second_look
             ms: list[float] = []
             counts: dict[str, int] = {}
             opened = run_systems(cfg, tax, detectors[key], ms, counts)

@@ -118,6 +118,11 @@ class DetectorSettings(BaseModel):
     batch_size: int = Field(8, ge=1, description="Frames per inference batch, across cameras")
     parallel: int | None = Field(None, ge=1, description="Batches run at the same time (default: one per core)")
     stationary: bool = Field(True, description="Run the stationary-object model (label static_object)")
+    second_look: bool = Field(
+        True,
+        description="Models whose card sets second_look look again at crops around stationary objects "
+        "(pipeline/look.py); false saves their extra inferences",
+    )
 
 
 class RecheckSettings(BaseModel):

@@ -234,7 +234,8 @@ class Worker:
         cam.last_ts = frame.ts
         p = cam.pipeline
         seen = (lambda f: self.observer.frame(cam.cfg, f)) if self.observer is not None else None
-        sensed = p.sense(frame, dets, seen, [d for d in self.detectors if d.second_look])
+        look = [d for d in self.detectors if d.second_look] if self.cfg.detectors.second_look else []
+        sensed = p.sense(frame, dets, seen, look)
         if sensed is None:
             return  # the camera looks elsewhere: zones paused, open clues wait, no reference picture sent
         if p.text is not None:

@@ -196,6 +196,7 @@ def config(n: int, urls: list[str], args: argparse.Namespace, data_dir: Path) ->
             "detectors": {
                 "models": [MODEL, *([args.garbage_model] if args.garbage_model else [])],
                 "stationary": not args.no_stationary,
+                "second_look": not args.no_second_look,
                 "threads": args.threads,
             },
             "cameras": [
@@ -332,6 +333,7 @@ def main() -> None:
     ap.add_argument("--mounts-per-clip", type=int, default=2)
     ap.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: the worker's, all cores)")
     ap.add_argument("--no-stationary", action="store_true", help="without the stationary-object model")
+    ap.add_argument("--no-second-look", action="store_true", help="turn the cards' second look off")
     ap.add_argument("--garbage-model", help="add garbage recognition on every camera (a card name or an .onnx path)")
     ap.add_argument("--broker-url", help="kombu URL, e.g. amqp://guest:guest@127.0.0.1:5672// (default: embedded)")
     ap.add_argument("--all", action="store_true", help="go on after the first N not sustained")
@@ -347,7 +349,8 @@ def main() -> None:
     urls = [s.url(f"{c}{k}") for k in range(args.mounts_per_clip) for s in servers for c in args.clips]
     print(
         f"{' + '.join([MODEL, *([args.garbage_model] if args.garbage_model else [])])}, "
-        f"stationary model {'off' if args.no_stationary else 'on'}, onnxruntime threads "
+        f"stationary model {'off' if args.no_stationary else 'on'}, second look "
+        f"{'off' if args.no_second_look else 'on'}, onnxruntime threads "
         f"{args.threads or 'default (all cores)'}, keyframes-only, one sample per {args.interval:g} s; "
         f"{args.seconds:g} s measured after warm-up, median of {args.repeat}; {args.servers} RTSP servers x "
         f"{len(mounts)} mounts ({', '.join(args.clips)}); broker {'given' if args.broker_url else 'embedded SQLite'}\n"
