@@ -104,3 +104,49 @@ def test_light_scales_the_whole_picture_by_a_ramp_or_a_step(tmp_path: Path) -> N
         means[name] = [cap.read()[1].mean() for _ in range(10)]
     ratio = np.array(means["lit"]) / np.array(means["plain"])
     assert np.allclose(ratio[:5], 1.0, atol=0.02) and np.allclose(ratio[5:], 0.5, atol=0.03)  # the step at 10 s
+
+
+def _standing_clip(path: Path) -> None:
+    """10 s at 5 fps of a grey wall; a dark person stands at x 20-200 from 2 s to 8 s (most of the clip)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5.0, (240, 180))
+    for i in range(50):
+        frame = np.full((180, 240, 3), 120, np.uint8)
+        if 10 <= i < 40:
+            frame[10:170, 20:200] = 40
+        writer.write(frame)
+    writer.release()
+
+
+def test_walker_mask_uses_the_bare_background_not_a_median_with_a_standing_person(tmp_path: Path) -> None:
+    _standing_clip(tmp_path / "standing.mp4")
+    item = {"kind": "poster", "lines": ["开锁", "13812345678"], "char_px": 12, "at": [50, 60]}
+    doc = {
+        "posters": True,
+        "duration_s": 10,
+        "sample_interval_s": 1,
+        "clips": {"c": {"file": "standing.mp4", "zone": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
+        "scenarios": [{"id": "t-stand", "clip": "c", "items": [item]}],
+    }
+
+    def frames(suite_doc: dict, name: str) -> tuple[list[np.ndarray], tuple[int, ...]]:
+        suite = PosterSuite.model_validate(suite_doc)
+        truth = compose_poster_scenario(suite, suite.scenarios[0], tmp_path, tmp_path / name)
+        cap = cv2.VideoCapture(str(tmp_path / name / "t-stand.mp4"))
+        out = [cap.read()[1] for _ in range(10)]
+        return out, tuple(int(c) for c in truth["distractors"][0]["box"])
+
+    def share(frame: np.ndarray, box: tuple[int, ...], level: int) -> float:
+        x1, y1, x2, y2 = box
+        return float((np.abs(frame[y1:y2, x1:x2].astype(int) - level).max(axis=2) < 12).mean())
+
+    # The whole clip's median shows the person, so at 1 s and 9 s the bare wall was pasted over the poster.
+    old, box = frames(doc, "median")
+    assert share(old[1], box, 120) > 0.9 and share(old[9], box, 120) > 0.9
+    doc["clips"]["c"]["background_s"] = [[0, 2], [8, 10]]
+    new, box = frames(doc, "bare")
+    for t in (1, 9):  # nobody in front: the poster shows whole, no wall over it
+        assert share(new[t], box, 120) < 0.05 and share(new[t], box, 235) > 0.5
+    assert share(new[5], box, 40) > 0.9  # the standing person still covers it
+    doc["clips"]["c"]["background_s"] = [[20, 30]]
+    with pytest.raises(ValueError, match="no frame"):
+        frames(doc, "outside")

@@ -4,7 +4,8 @@ A suite file with a `posters:` section (bench/scenarios/text/posters.yaml) lists
 shown on one of the suite's clips: posters and banners (rendered in a CJK font, warped in perspective
 onto a wall, a bin or the utility box, with paper colour, blur and a passer-by in front of them) and
 hard negatives (a walker in a printed T-shirt, a person standing with a newspaper). The clip's own
-walkers are pasted back over the posters where they pass in front (foreground against the median).
+walkers are pasted back over the posters where they pass in front (foreground against the clip's bare
+background: the median of its `background_s` windows, or of its whole segment).
 A scenario's `light` scales the whole picture (wall and posters alike) by a gain over time: a slow ramp
 (clouds, dusk) or a sudden step (lights switched, the camera's exposure jumping).
 
@@ -23,7 +24,7 @@ from typing import Literal
 import cv2
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xuncha.bench.evaluate import Match
 from xuncha.bench.posters import paste, poster_quad, render_poster
@@ -43,6 +44,18 @@ class ClipSpec(_Spec):
     file: str = Field(description="Footage file in the shared data's footage/")
     segment: tuple[float, float] | None = Field(None, description="Seconds of the clip to loop back and forth")
     zone: list[tuple[float, float]] = Field(description="The text zone (0-1 polygon): walls, boxes, bins")
+    background_s: list[tuple[float, float]] | None = Field(
+        None,
+        description="Windows [from s, to s) of the clip (seconds of the file, as `segment`) where the text zone is"
+        " bare; their per-pixel median is the background walkers are told from. Default: the whole segment's",
+    )
+
+    @model_validator(mode="after")
+    def _windows(self) -> ClipSpec:
+        for t0, t1 in self.background_s or []:
+            if not t0 < t1:
+                raise ValueError(f"background_s window [{t0}, {t1}] is empty")
+        return self
 
 
 class Item(_Spec):
@@ -113,11 +126,32 @@ def _item_box(item: Item, image: np.ndarray) -> list[tuple[float, float]]:
     return poster_quad(item.at[0], item.at[1], image.shape[1::-1], item.skew, item.tilt)
 
 
+def background_grey(clip: BackgroundClip, spec: ClipSpec) -> np.ndarray:
+    """The grey picture of the bare scene that the clip's walkers are told from (absdiff > 30).
+
+    The whole segment's median is wrong where people stand for most of it (the indoor clip: the median
+    shows a woman by the table, so wherever she is absent the bare wall counts as "in front" and was pasted
+    over the posters); `background_s` picks windows where the zone is bare, and a person standing in front
+    of a poster still differs from that picture and still covers it.
+    """
+    if not spec.background_s:
+        return clip.median_grey
+    start = spec.segment[0] if spec.segment else 0.0
+    picked = [
+        cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)
+        for i, f in enumerate(clip.frames)
+        if any(t0 <= start + i / CLIP_FPS < t1 for t0, t1 in spec.background_s)
+    ]
+    if not picked:
+        raise ValueError(f"{spec.file}: no frame of the clip lies in background_s {spec.background_s}")
+    return np.median(np.stack(picked), axis=0).astype(np.uint8)
+
+
 def compose_poster_scenario(suite: PosterSuite, sc: PosterScenario, footage: Path, out_dir: Path) -> dict:
     """Write `<id>.mp4` (one frame per sample), `<id>.truth.json` and `<id>.yaml`; return the truth."""
     spec = suite.clips[sc.clip]
     clip = BackgroundClip(footage / spec.file, CLIP_FPS, spec.segment)
-    median_grey = clip.median_grey
+    bare_grey = background_grey(clip, spec)
     pictures = [
         _figure(it.lines, it.char_px, it.paper, 0.35 if it.kind == "tshirt" else 0.5)
         if it.kind in ("tshirt", "newspaper")
@@ -134,7 +168,7 @@ def compose_poster_scenario(suite: PosterSuite, sc: PosterScenario, footage: Pat
         t = i * suite.sample_interval_s
         bg = clip.frame(int(t * CLIP_FPS))
         grey = cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY)
-        walkers = cv2.dilate((cv2.absdiff(grey, median_grey) > 30).astype(np.uint8), np.ones((5, 5), np.uint8))
+        walkers = cv2.dilate((cv2.absdiff(grey, bare_grey) > 30).astype(np.uint8), np.ones((5, 5), np.uint8))
         frame = bg.copy()
         for k, (it, pic) in enumerate(zip(sc.items, pictures, strict=True)):
             if t < it.start_s or (it.end_s is not None and t >= it.end_s):
